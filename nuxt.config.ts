@@ -1,0 +1,42 @@
+// Everything the browser loads is served by this app: no CDN, so Natter works on a closed network.
+export default defineNuxtConfig({
+  compatibilityDate: '2026-11-01',
+  srcDir: '.',
+  modules: ['@nuxt/eslint', '@pinia/nuxt', 'vuetify-nuxt-module'],
+  devtools: { enabled: false },
+  app: {
+    head: {
+      title: 'Natter',
+      htmlAttrs: { lang: 'en' },
+      meta: [{ name: 'viewport', content: 'width=device-width, initial-scale=1' }]
+    }
+  },
+  vuetify: {
+    moduleOptions: {
+      // NOTE: Vuetify's useLayout collides with Nuxt 4.5's own (shared/notes/nuxt-stack-pitfalls.md).
+      prefixComposables: true,
+      styles: true
+    },
+    vuetifyOptions: {
+      icons: { defaultSet: 'mdi-svg' },
+      theme: {
+        // Vuetify 4's 'system' theme is not SSR-safe: pick one explicitly, switchable on the client.
+        defaultTheme: 'light',
+        themes: {
+          light: { dark: false, colors: { primary: '#3b5bdb', secondary: '#495057', background: '#f8f9fb', surface: '#ffffff', error: '#c92a2a', success: '#2b8a3e' } },
+          dark: { dark: true, colors: { primary: '#748ffc', secondary: '#adb5bd', background: '#15171c', surface: '#1f2229', error: '#ff6b6b', success: '#51cf66' } }
+        }
+      }
+    }
+  },
+  nitro: {
+    experimental: { websocket: true, tasks: true },
+    scheduledTasks: {
+      [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge']
+    }
+  },
+  typescript: { strict: true },
+  eslint: {
+    config: { stylistic: { quotes: 'single', semi: false, commaDangle: 'never' } }
+  }
+})

@@ -1,0 +1,19 @@
+import type { Kysely } from 'kysely'
+import { Migrator, type Migration } from 'kysely/migration'
+import * as m0001 from './migrations/0001_users'
+
+// Static imports, not a folder provider: the production bundle has no migrations folder to read.
+const migrations: Record<string, Migration> = {
+  '0001_users': m0001
+}
+
+/**
+ * Brings the schema up to date. Kysely's PostgreSQL adapter holds a session advisory lock for the
+ * whole run, so instances starting together migrate one after the other; PGlite has one connection.
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error) throw error instanceof Error ? error : new Error(String(error))
+  return (results ?? []).filter(result => result.status === 'Success').map(result => result.migrationName)
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+export interface NatterConfig {
+  production: boolean
+  port: number
+  publicUrl: string
+  publicOrigin: string
+  secureCookies: boolean
+  dataDir: string
+  databaseUrl?: string
+  redisUrl?: string
+  kafkaBrokers?: string[]
+  smtpUrl?: string
+  mailFrom: string
+  retentionDays: number
+  sessionSecret: string
+  metricsToken?: string
+}
+
+let config: NatterConfig | undefined
+
+/** Reads the contract's environment variables once; see shared/CONTRACT.md and docs/configuration.md. */
+export function useConfig(): NatterConfig {
+  config ??= loadConfig(process.env)
+  return config
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): NatterConfig {
+  const production = env.NODE_ENV === 'production'
+  const port = Number(env.PORT || 3000)
+  const publicUrl = (env.NATTER_PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, '')
+  const dataDir = resolve(env.NATTER_DATA_DIR || '.data')
+  const retentionDays = Number(env.NATTER_RETENTION_DAYS || 7)
+  if (!Number.isInteger(retentionDays) || retentionDays < 1) {
+    throw new Error(`NATTER_RETENTION_DAYS must be a whole number of days >= 1, got "${env.NATTER_RETENTION_DAYS}"`)
+  }
+  return {
+    production,
+    port,
+    publicUrl,
+    publicOrigin: new URL(publicUrl).origin,
+    secureCookies: publicUrl.startsWith('https:'),
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    kafkaBrokers: env.KAFKA_BROKERS ? env.KAFKA_BROKERS.split(',').map(b => b.trim()).filter(Boolean) : undefined,
+    smtpUrl: env.SMTP_URL || undefined,
+    mailFrom: env.MAIL_FROM || 'Natter <no-reply@localhost>',
+    retentionDays,
+    sessionSecret: sessionSecret(env, production, dataDir),
+    metricsToken: env.NATTER_METRICS_TOKEN || undefined
+  }
+}
+
+function sessionSecret(env: NodeJS.ProcessEnv, production: boolean, dataDir: string): string {
+  const given = env.NATTER_SESSION_SECRET
+  if (given) {
+    if (given.length < 32) throw new Error('NATTER_SESSION_SECRET must be at least 32 characters; make one with `openssl rand -base64 48`')
+    return given
+  }
+  if (production) {
+    throw new Error('NATTER_SESSION_SECRET is required in production; make one with `openssl rand -base64 48` and set it in the environment')
+  }
+  // Dev only: one secret per checkout, so sessions survive restarts of `npm run dev`.
+  const file = join(dataDir, 'session-secret')
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(dataDir, { recursive: true })
+  const secret = randomBytes(48).toString('base64')
+  writeFileSync(file, secret, { mode: 0o600 })
+  return secret
+}

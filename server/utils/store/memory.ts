@@ -1,0 +1,86 @@
+import { EventEmitter } from 'node:events'
+import type { Store } from './types'
+
+interface Entry { value: string, expiresAt: number }
+
+/** The embedded twin of Redis for one process: same operations, same TTL and atomicity. */
+export function createMemoryStore(): Store {
+  const entries = new Map<string, Entry>()
+  const channels = new EventEmitter().setMaxListeners(0)
+  const sweeper = setInterval(() => {
+    const now = Date.now()
+    for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
+  }, 10_000)
+  sweeper.unref()
+
+  function live(key: string): Entry | undefined {
+    const entry = entries.get(key)
+    if (entry && entry.expiresAt <= Date.now()) {
+      entries.delete(key)
+      return undefined
+    }
+    return entry
+  }
+  const expiry = (ttlMs?: number) => (ttlMs ? Date.now() + ttlMs : Number.POSITIVE_INFINITY)
+
+  return {
+    mode: 'in-process',
+    async get(key) {
+      return live(key)?.value ?? null
+    },
+    async set(key, value, ttlMs) {
+      entries.set(key, { value, expiresAt: expiry(ttlMs) })
+    },
+    async setIfAbsent(key, value, ttlMs) {
+      if (live(key)) return false
+      entries.set(key, { value, expiresAt: expiry(ttlMs) })
+      return true
+    },
+    async take(key) {
+      const entry = live(key)
+      entries.delete(key)
+      return entry?.value ?? null
+    },
+    async increment(key, ttlMs) {
+      const entry = live(key)
+      if (!entry) {
+        entries.set(key, { value: '1', expiresAt: expiry(ttlMs) })
+        return 1
+      }
+      const next = Number(entry.value) + 1
+      if (!Number.isFinite(next)) throw new Error(`store: "${key}" does not hold a number`)
+      entry.value = String(next)
+      return next
+    },
+    async delete(...keys) {
+      for (const key of keys) entries.delete(key)
+    },
+    async ttl(key) {
+      const entry = live(key)
+      if (!entry) return -2
+      return entry.expiresAt === Number.POSITIVE_INFINITY ? -1 : entry.expiresAt - Date.now()
+    },
+    async expire(key, ttlMs) {
+      const entry = live(key)
+      if (!entry) return false
+      entry.expiresAt = expiry(ttlMs)
+      return true
+    },
+    async publish(channel, message) {
+      // Delivered on a later tick, as Redis would, so publishers never re-enter their listeners.
+      setImmediate(() => channels.emit(channel, message))
+    },
+    async subscribe(channel, listener) {
+      channels.on(channel, listener)
+      return async () => {
+        channels.off(channel, listener)
+      }
+    },
+    async ping() {},
+    async close() {
+      clearInterval(sweeper)
+      channels.removeAllListeners()
+      entries.clear()
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { Redis } from 'ioredis'
+import type { Store } from './types'
+
+// INCR and the first PEXPIRE in one step: a crash between the two would leave a throttle that never ends.
+const INCREMENT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`
+
+/** Redis through ioredis; pub/sub gets its own connection because a subscribed one can do nothing else. */
+export function createRedisStore(url: string, prefix = 'natter:'): Store {
+  const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 }
+  const redis = new Redis(url, options)
+  let subscriber: Redis | undefined
+  const listeners = new Map<string, Set<(message: string) => void>>()
+  // A Redis that is down must not crash the process; readiness reports it instead.
+  redis.on('error', () => {})
+
+  function useSubscriber(): Redis {
+    if (subscriber) return subscriber
+    subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null })
+    subscriber.on('error', () => {})
+    subscriber.on('message', (channel: string, message: string) => {
+      for (const listener of listeners.get(channel.slice(prefix.length)) ?? []) listener(message)
+    })
+    return subscriber
+  }
+
+  return {
+    mode: 'redis',
+    get: key => redis.get(prefix + key),
+    async set(key, value, ttlMs) {
+      if (ttlMs) await redis.set(prefix + key, value, 'PX', ttlMs)
+      else await redis.set(prefix + key, value)
+    },
+    async setIfAbsent(key, value, ttlMs) {
+      const result = ttlMs
+        ? await redis.set(prefix + key, value, 'PX', ttlMs, 'NX')
+        : await redis.set(prefix + key, value, 'NX')
+      return result === 'OK'
+    },
+    take: key => redis.getdel(prefix + key),
+    async increment(key, ttlMs) {
+      return Number(await redis.eval(INCREMENT, 1, prefix + key, String(ttlMs ?? 0)))
+    },
+    async delete(...keys) {
+      if (keys.length) await redis.del(...keys.map(key => prefix + key))
+    },
+    ttl: key => redis.pttl(prefix + key),
+    async expire(key, ttlMs) {
+      return (await redis.pexpire(prefix + key, ttlMs)) === 1
+    },
+    async publish(channel, message) {
+      await redis.publish(prefix + channel, message)
+    },
+    async subscribe(channel, listener) {
+      const connection = useSubscriber()
+      let set = listeners.get(channel)
+      if (!set) {
+        set = new Set()
+        listeners.set(channel, set)
+        await connection.subscribe(prefix + channel)
+      }
+      set.add(listener)
+      return async () => {
+        set.delete(listener)
+        if (set.size === 0 && listeners.get(channel) === set) {
+          listeners.delete(channel)
+          await connection.unsubscribe(prefix + channel).catch(() => {})
+        }
+      }
+    },
+    async ping() {
+      await redis.ping()
+    },
+    async close() {
+      listeners.clear()
+      await Promise.allSettled([redis.quit(), subscriber?.quit()])
+    }
+  }
+}

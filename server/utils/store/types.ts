@@ -1,0 +1,25 @@
+/**
+ * Short-lived shared state: sessions, sign-in codes, throttles, presence, typing.
+ * Keys are plain strings; the implementation adds its own namespace.
+ */
+export interface Store {
+  readonly mode: 'redis' | 'in-process'
+  get(key: string): Promise<string | null>
+  /** Stores a value; with ttlMs it disappears after that many milliseconds. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>
+  /** Stores the value only when the key is absent; true when this call stored it. */
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean>
+  /** Reads and deletes in one atomic step, so two callers never both get the value. */
+  take(key: string): Promise<string | null>
+  /** Adds one; the TTL is set when the increment creates the key, so a window starts at its first hit. */
+  increment(key: string, ttlMs?: number): Promise<number>
+  delete(...keys: string[]): Promise<void>
+  /** Milliseconds left, -1 for no expiry, -2 when the key does not exist. */
+  ttl(key: string): Promise<number>
+  expire(key: string, ttlMs: number): Promise<boolean>
+  publish(channel: string, message: string): Promise<void>
+  /** Resolves once the subscription is live; the returned function ends it. */
+  subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { Store } from '../../server/utils/store/types'
+import { realServices, testStore } from '../support/backends'
+
+describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
+  let store: Store
+  beforeAll(() => {
+    store = testStore()
+  })
+  afterAll(() => store.close())
+
+  it('reads back what it stored and forgets what it deleted', async () => {
+    await store.set('greeting', 'hello')
+    expect(await store.get('greeting')).toBe('hello')
+    await store.delete('greeting')
+    expect(await store.get('greeting')).toBeNull()
+    expect(await store.ttl('greeting')).toBe(-2)
+  })
+
+  it('expires a key after its TTL', async () => {
+    await store.set('short', 'lived', 150)
+    expect(await store.get('short')).toBe('lived')
+    const left = await store.ttl('short')
+    expect(left).toBeGreaterThan(0)
+    expect(left).toBeLessThanOrEqual(150)
+    await vi.waitFor(async () => expect(await store.get('short')).toBeNull(), { timeout: 2000, interval: 25 })
+  })
+
+  it('keeps a key without TTL until deleted', async () => {
+    await store.set('forever', '1')
+    expect(await store.ttl('forever')).toBe(-1)
+    expect(await store.expire('forever', 60_000)).toBe(true)
+    expect(await store.ttl('forever')).toBeGreaterThan(59_000)
+    expect(await store.expire('missing', 1000)).toBe(false)
+  })
+
+  it('sets if absent exactly once among concurrent callers', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.setIfAbsent('lock', String(i), 5000)))
+    expect(results.filter(Boolean)).toHaveLength(1)
+    const winner = results.indexOf(true)
+    expect(await store.get('lock')).toBe(String(winner))
+  })
+
+  it('hands a taken value to one caller only', async () => {
+    await store.set('code', 'secret', 5000)
+    const taken = await Promise.all(Array.from({ length: 10 }, () => store.take('code')))
+    expect(taken.filter(value => value === 'secret')).toHaveLength(1)
+    expect(await store.get('code')).toBeNull()
+  })
+
+  it('counts atomically and starts the TTL window at the first increment', async () => {
+    const counts = await Promise.all(Array.from({ length: 50 }, () => store.increment('hits', 10_000)))
+    expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+    const ttl = await store.ttl('hits')
+    expect(ttl).toBeGreaterThan(9000)
+    await store.increment('hits', 99_999_999)
+    expect(await store.ttl('hits')).toBeLessThanOrEqual(10_000)
+  })
+
+  it('delivers published messages to every subscriber until it unsubscribes', async () => {
+    const first: string[] = []
+    const second: string[] = []
+    const stopFirst = await store.subscribe('room', message => first.push(message))
+    const stopSecond = await store.subscribe('room', message => second.push(message))
+    await store.publish('room', 'one')
+    await vi.waitFor(() => expect(second).toEqual(['one']))
+    expect(first).toEqual(['one'])
+    await stopFirst()
+    await store.publish('room', 'two')
+    await vi.waitFor(() => expect(second).toEqual(['one', 'two']))
+    expect(first).toEqual(['one'])
+    await stopSecond()
+  })
+
+  it('answers a ping', async () => {
+    await expect(store.ping()).resolves.toBeUndefined()
+  })
+})

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { backendEnv } from './backends'
+
+const root = join(import.meta.dirname, '../..')
+
+export interface TestServer {
+  url: string
+  origin: string
+  port: number
+  process: ChildProcess
+  logs: string[]
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.unref()
+    probe.on('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Starts the production bundle in its own working folder (so `.data` is fresh) with the backends
+ * of the current project: embedded under `unit`, real under `services`. Resolves once it is ready.
+ */
+export async function startServer(env: Record<string, string> = {}, options: { cwd?: string, waitForReady?: boolean } = {}): Promise<TestServer> {
+  const port = await freePort()
+  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'natter-server-'))
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, [join(root, '.output/server/index.mjs')], {
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NATTER_PUBLIC_URL: url,
+      NATTER_SESSION_SECRET: 'test-secret-that-is-long-enough-for-natter-0123456789',
+      ...backendEnv(),
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const logs: string[] = []
+  child.stdout!.on('data', chunk => logs.push(String(chunk)))
+  child.stderr!.on('data', chunk => logs.push(String(chunk)))
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${logs.join('')}`)
+    const path = options.waitForReady === false ? '/api/health' : '/api/ready'
+    const ready = await fetch(`${url}${path}`).then(response => response.ok, () => false)
+    if (ready) break
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`server not ready within 60 s:\n${logs.join('')}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+
+  return {
+    url,
+    origin: url,
+    port,
+    process: child,
+    logs,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal)
+      const code = await exited
+      if (!options.cwd) rmSync(cwd, { recursive: true, force: true })
+      return code
+    }
+  }
+}

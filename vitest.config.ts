@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config'
+
+// One suite, two backends: `unit` runs everything on the embedded twins; `services` runs the
+// seam and server suites again against real PostgreSQL, Redis and Kafka (NATTER_TEST_SERVICES=1).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/deploy/**/*.test.ts'],
+          globalSetup: ['tests/support/build.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000
+        }
+      },
+      {
+        test: {
+          name: 'services',
+          include: ['tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/services/**/*.test.ts'],
+          globalSetup: ['tests/support/build.ts'],
+          env: { NATTER_TEST_SERVICES: '1' },
+          testTimeout: 60_000,
+          hookTimeout: 90_000,
+          // Real services are shared state: one file at a time keeps Kafka groups and tables apart.
+          fileParallelism: false
+        }
+      }
+    ]
+  }
+})
