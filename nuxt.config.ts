@@ -1,7 +1,5 @@
 // Everything the browser loads is served by this app: no CDN, so Natter works on a closed network.
 export default defineNuxtConfig({
-  compatibilityDate: '2026-11-01',
-  srcDir: '.',
   modules: ['@nuxt/eslint', '@pinia/nuxt', 'vuetify-nuxt-module'],
   devtools: { enabled: false },
   app: {
@@ -10,6 +8,18 @@ export default defineNuxtConfig({
       htmlAttrs: { lang: 'en' },
       meta: [{ name: 'viewport', content: 'width=device-width, initial-scale=1' }]
     }
+  },
+  srcDir: '.',
+  compatibilityDate: '2026-11-01',
+  nitro: {
+    experimental: { websocket: true, tasks: true },
+    scheduledTasks: {
+      [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge']
+    }
+  },
+  typescript: { strict: true },
+  eslint: {
+    config: { stylistic: { quotes: 'single', semi: false, commaDangle: 'never' } }
   },
   vuetify: {
     moduleOptions: {
@@ -28,15 +38,5 @@ export default defineNuxtConfig({
         }
       }
     }
-  },
-  nitro: {
-    experimental: { websocket: true, tasks: true },
-    scheduledTasks: {
-      [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge']
-    }
-  },
-  typescript: { strict: true },
-  eslint: {
-    config: { stylistic: { quotes: 'single', semi: false, commaDangle: 'never' } }
   }
 })

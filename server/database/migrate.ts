@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { Database } from './schema'
 import { Migrator, type Migration } from 'kysely/migration'
 import * as m0001 from './migrations/0001_users'
 
@@ -11,7 +12,7 @@ const migrations: Record<string, Migration> = {
  * Brings the schema up to date. Kysely's PostgreSQL adapter holds a session advisory lock for the
  * whole run, so instances starting together migrate one after the other; PGlite has one connection.
  */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
   const { error, results } = await migrator.migrateToLatest()
   if (error) throw error instanceof Error ? error : new Error(String(error))

@@ -88,7 +88,8 @@ export async function checkBackends(): Promise<Record<BackendPart, PartHealth>> 
     try {
       await withDeadline(backends[part].ping(), 2000)
       return { mode: modes[part], ok: true }
-    } catch (error) {
+    }
+    catch (error) {
       return { mode: modes[part], ok: false, error: error instanceof Error ? error.message : String(error) }
     }
   }

@@ -83,7 +83,8 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
           try {
             await options.onBatch(records)
             break
-          } catch (error) {
+          }
+          catch (error) {
             log.warn('bus: handler failed, redelivering', { topic: batch.topic, group: options.group, partition: batch.partition, attempt, error })
             await new Promise(resolve => setTimeout(resolve, redeliveryDelay(attempt)))
             await heartbeat()
@@ -95,7 +96,8 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
     })
     try {
       await joined
-    } catch (error) {
+    }
+    catch (error) {
       consumers.delete(consumer)
       await consumer.disconnect().catch(() => {})
       throw error

@@ -85,7 +85,8 @@ export function createMemoryBus(defaultPartitions = 4): Bus {
           theGroup.committed[index] = Math.max(theGroup.committed[index]!, from + records.length)
           trim(topic, index)
           return true
-        } catch (error) {
+        }
+        catch (error) {
           log.warn('bus: handler failed, redelivering', { topic: options.topic, group: options.group, partition: index, attempt, error })
           await new Promise(resolve => setTimeout(resolve, redeliveryDelay(attempt)))
         }
