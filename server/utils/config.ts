@@ -17,18 +17,22 @@ export interface NatterConfig {
   retentionDays: number
   sessionSecret: string
   metricsToken?: string
+  /** Behind Traefik: take the client IP from X-Forwarded-For. Off when exposed directly. */
+  trustProxy: boolean
+  /** How soon one address may ask for another code. */
+  codeResendMs: number
 }
 
 let config: NatterConfig | undefined
 
 /** Reads the contract's environment variables once; see shared/CONTRACT.md and docs/configuration.md. */
 export function useConfig(): NatterConfig {
-  config ??= loadConfig(process.env)
+  // Written out in full so the production bundle inlines it: a built server is always production.
+  config ??= loadConfig(process.env, process.env.NODE_ENV === 'production')
   return config
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv): NatterConfig {
-  const production = env.NODE_ENV === 'production'
+export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV === 'production'): NatterConfig {
   const port = Number(env.PORT || 3000)
   const publicUrl = (env.NATTER_PUBLIC_URL || `http://localhost:${port}`).replace(/\/+$/, '')
   const dataDir = resolve(env.NATTER_DATA_DIR || '.data')
@@ -50,7 +54,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): NatterConfig {
     mailFrom: env.MAIL_FROM || 'Natter <no-reply@localhost>',
     retentionDays,
     sessionSecret: sessionSecret(env, production, dataDir),
-    metricsToken: env.NATTER_METRICS_TOKEN || undefined
+    metricsToken: env.NATTER_METRICS_TOKEN || undefined,
+    trustProxy: env.NATTER_TRUST_PROXY === '1' || env.NATTER_TRUST_PROXY === 'true',
+    codeResendMs: 1000 * Number(env.NATTER_CODE_RESEND_SECONDS || 60)
   }
 }
 

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
-const root = join(import.meta.dirname, '../..')
+import { root, serverEntry } from './paths'
+
 const sources = ['app.vue', 'nuxt.config.ts', 'pages', 'components', 'composables', 'layouts', 'middleware', 'stores', 'server', 'shared', 'plugins']
 
 function newest(path: string): number {
@@ -14,10 +15,10 @@ function newest(path: string): number {
 
 /** Server suites run the real production bundle; build it once when the sources are newer. */
 export default function setup() {
-  const bundle = join(root, '.output/server/index.mjs')
+  const bundle = serverEntry
   const built = existsSync(bundle) ? statSync(bundle).mtimeMs : 0
   const changed = Math.max(...sources.map(source => newest(join(root, source))))
   if (built >= changed) return
   console.log('[tests] sources changed since the last build: running nuxt build')
-  execFileSync('npx', ['nuxt', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  execFileSync('npx', ['nuxt', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: process.env })
 }

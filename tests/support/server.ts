@@ -4,8 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { backendEnv } from './backends'
-
-const root = join(import.meta.dirname, '../..')
+import { serverEntry } from './paths'
 
 export interface TestServer {
   url: string
@@ -36,7 +35,7 @@ export async function startServer(env: Record<string, string> = {}, options: { c
   const port = await freePort()
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'natter-server-'))
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [join(root, '.output/server/index.mjs')], {
+  const child = spawn(process.execPath, [serverEntry], {
     cwd,
     env: {
       PATH: process.env.PATH,

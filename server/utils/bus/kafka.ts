@@ -66,7 +66,7 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }) => {
         if (batch.messages.length === 0) return
         const records = batch.messages.map(message => ({
           topic: batch.topic,
@@ -90,6 +90,8 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
             await heartbeat()
           }
         }
+        // Resolving moves kafkajs' fetch position; committing makes it survive this member.
+        resolveOffset(batch.lastOffset())
         const next = (BigInt(batch.lastOffset()) + 1n).toString()
         await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] })
       }

@@ -1,0 +1,45 @@
+import type { H3Event } from 'h3'
+import { deleteCookie, getCookie, setCookie } from 'h3'
+import type { User } from '../../shared/types/user'
+import { useBackends } from './backends'
+import { useConfig } from './config'
+import { fail } from './http'
+import { readSession, SESSION_ABSOLUTE_MS, SESSION_COOKIE, type Session } from './sessions'
+import { findUser } from './users'
+
+export interface SignedIn {
+  user: User
+  session: Session
+}
+
+/** The signed-in person behind the request's session cookie, or a 401. */
+export async function requireUser(event: H3Event): Promise<SignedIn> {
+  const known = event.context.signedIn as SignedIn | undefined
+  if (known) return known
+  const signedIn = await lookupSession(getCookie(event, SESSION_COOKIE))
+  if (!signedIn) throw fail(401, 'unauthenticated', 'You are not signed in.')
+  event.context.signedIn = signedIn
+  return signedIn
+}
+
+export async function lookupSession(token: string | undefined): Promise<SignedIn | undefined> {
+  const { store, database } = await useBackends()
+  const session = await readSession(store, token)
+  if (!session) return undefined
+  const user = await findUser(database.db, session.userId)
+  return user && { user, session }
+}
+
+export function setSessionCookie(event: H3Event, token: string) {
+  setCookie(event, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: useConfig().secureCookies,
+    maxAge: SESSION_ABSOLUTE_MS / 1000
+  })
+}
+
+export function clearSessionCookie(event: H3Event) {
+  deleteCookie(event, SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', path: '/', secure: useConfig().secureCookies })
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod'
+
+export const UserSchema = z.object({
+  id: z.uuid(),
+  email: z.string(),
+  displayName: z.string(),
+  createdAt: z.string(),
+  lastSeenAt: z.string().nullable(),
+  readReceipts: z.boolean()
+})
+
+export type User = z.infer<typeof UserSchema>
+
+/** What another person sees of someone: no email unless they share a conversation. */
+export interface PublicUser {
+  id: string
+  email: string
+  displayName: string
+}
+
+/** Error codes a client can act on; `message` is for people, `data.code` for programs. */
+export type ErrorCode
+  = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'csrf_failed' | 'foreign_origin'
+    | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong' | 'code_expired' | 'code_used'
+    | 'code_void' | 'not_found' | 'not_ready' | 'internal'
