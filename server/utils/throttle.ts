@@ -20,7 +20,7 @@ export async function hitLimit(store: Store, limit: Limit): Promise<{ allowed: b
 /** The contract's 429: `Retry-After` in the header and, for the UI's countdown, in `data.retryAfter`. */
 export function throttled(event: H3Event, retryAfterMs: number, message: string, code: 'throttled' | 'locked' | 'code_void' = 'throttled'): Error {
   const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000))
-  setResponseHeader(event, 'Retry-After', String(retryAfter))
+  setResponseHeader(event, 'Retry-After', retryAfter)
   return fail(429, code, message, { retryAfter })
 }
 
