@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Natter's image: build with the full toolchain, ship only Nitro's self-contained .output.
+# The Node minor is pinned (both stages) so a rebuild does not silently move the runtime; bump
+# it on purpose, together with CI's node-version.
+
+FROM node:24.21-slim AS build
+WORKDIR /app
+# Dependencies first, so a source-only change reuses this layer. --ignore-scripts because the
+# package's preinstall/postinstall (Node check, `nuxt prepare`) need the sources that are not
+# copied yet; `nuxt build` below prepares by itself, and this image's Node passes the check.
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npx nuxt build
+
+FROM node:24.21-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    HOST=0.0.0.0
+WORKDIR /app
+# The bundle stays root-owned (the app cannot rewrite itself); only .data is the app's, for the
+# embedded fallbacks when no DATABASE_URL is given (plain `docker run`).
+COPY --from=build /app/.output ./.output
+RUN mkdir -p .data && chown node:node .data
+USER node
+EXPOSE 3000
+# slim has no curl: Node's own fetch asks the liveness endpoint.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node is PID 1 and gets SIGTERM directly: Nitro's shutdown hook drains sockets (see docs/deploy.md).
+CMD ["node", ".output/server/index.mjs"]
