@@ -1,0 +1,50 @@
+import type { User } from '#shared/types/user'
+
+/** Who is signed in on this tab, and the sign-in steps that change it. */
+export const useSessionStore = defineStore('session', () => {
+  const api = useApi()
+  const user = ref<User | null>(null)
+  // Set once /api/me has answered; it travels in the SSR payload, so the browser does not ask again.
+  const loaded = ref(false)
+
+  /** Asks the server who this is: a 401 means signed out; any other failure is thrown. */
+  async function load(): Promise<void> {
+    try {
+      user.value = (await api<{ user: User }>('/api/me')).user
+    }
+    catch (error) {
+      if (!isApiError(error) || error.status !== 401) throw error
+      user.value = null
+    }
+    loaded.value = true
+  }
+
+  async function requestCode(email: string): Promise<void> {
+    await api('/api/auth/request-otp', { method: 'POST', body: { email } })
+  }
+
+  /** Signs in with the emailed code; resolves to true when this created the account. */
+  async function verify(email: string, otp: string): Promise<boolean> {
+    const answer = await api<{ user: User, firstSignIn?: boolean }>('/api/auth/verify-otp', { method: 'POST', body: { email, otp } })
+    user.value = answer.user
+    loaded.value = true
+    return answer.firstSignIn === true
+  }
+
+  async function updateName(displayName: string): Promise<void> {
+    user.value = (await api<{ user: User }>('/api/me', { method: 'PATCH', body: { displayName } })).user
+  }
+
+  async function logout(): Promise<void> {
+    try {
+      await api('/api/auth/logout', { method: 'POST' })
+    }
+    catch (error) {
+      // Already signed out on the server is still signed out.
+      if (!isApiError(error) || error.status !== 401) throw error
+    }
+    user.value = null
+  }
+
+  return { user, loaded, load, requestCode, verify, updateName, logout }
+})
