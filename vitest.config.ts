@@ -17,7 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'services',
-          include: ['tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/services/**/*.test.ts'],
+          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/services/**/*.test.ts'],
           globalSetup: ['tests/support/build.ts'],
           env: { NATTER_TEST_SERVICES: '1' },
           testTimeout: 60_000,

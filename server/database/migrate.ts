@@ -2,10 +2,12 @@ import type { Kysely } from 'kysely'
 import type { Database } from './schema'
 import { Migrator, type Migration } from 'kysely/migration'
 import * as m0001 from './migrations/0001_users'
+import * as m0002 from './migrations/0002_conversations'
 
 // Static imports, not a folder provider: the production bundle has no migrations folder to read.
 const migrations: Record<string, Migration> = {
-  '0001_users': m0001
+  '0001_users': m0001,
+  '0002_conversations': m0002
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createMemoryBus } from './bus/memory'
 import { createKafkaBus } from './bus/kafka'
-import type { Bus, TopicSpec } from './bus/types'
+import type { Bus } from './bus/types'
 import { useConfig, type NatterConfig } from './config'
 import { createPGliteDatabase, createPostgresDatabase, defaultPGliteDir, type DatabaseHandle } from './database'
 import { log } from './log'
@@ -22,12 +22,6 @@ export interface Backends {
 export type BackendPart = keyof Backends
 
 let opening: Promise<Backends> | undefined
-const topicSpecs: TopicSpec[] = []
-
-/** Topics a feature needs; created (or updated) when the backends open. */
-export function declareTopics(...specs: TopicSpec[]) {
-  for (const spec of specs) if (!topicSpecs.some(known => known.topic === spec.topic)) topicSpecs.push(spec)
-}
 
 /** Picks each seam's implementation from the environment, as shared/CONTRACT.md says. */
 export async function createBackends(config: NatterConfig): Promise<Backends> {
@@ -44,13 +38,12 @@ export async function createBackends(config: NatterConfig): Promise<Backends> {
   return { database, store, bus, mailer }
 }
 
-/** The process's backends, opened once: migrated and with their topics in place. */
+/** The process's backends, opened once and migrated. */
 export function useBackends(): Promise<Backends> {
   opening ??= (async () => {
     const backends = await createBackends(useConfig())
     const applied = await migrateToLatest(backends.database.db)
     if (applied.length) log.info('migrations applied', { applied })
-    if (topicSpecs.length) await backends.bus.ensureTopics(topicSpecs)
     return backends
   })()
   opening.catch(() => {

@@ -34,3 +34,13 @@ export async function readBodyAs<S extends z.ZodType>(event: H3Event, schema: S)
   }
   return result.data
 }
+
+/** A zod schema as an h3 validator that fails with the contract's 400 shape. */
+export function validated<S extends z.ZodType>(schema: S) {
+  return (value: unknown): z.output<S> => {
+    const result = schema.safeParse(value)
+    if (result.success) return result.data
+    const issues = result.error.issues.map(issue => ({ path: issue.path.join('.'), message: issue.message }))
+    throw fail(400, 'invalid_body', issues[0]?.message ?? 'The request is not valid.', { issues })
+  }
+}

@@ -8,7 +8,8 @@ return n`
 
 /** Redis through ioredis; pub/sub gets its own connection because a subscribed one can do nothing else. */
 export function createRedisStore(url: string, prefix = 'natter:'): Store {
-  const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000 }
+  // Auto-pipelining sends the commands issued in one tick as one round trip (presence, contact lists).
+  const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5000, enableAutoPipelining: true }
   const redis = new Redis(url, options)
   let subscriber: Redis | undefined
   const listeners = new Map<string, Set<(message: string) => void>>()

@@ -1,0 +1,136 @@
+import { ClientFrameSchema, CLIENT_FRAME_TYPES, MAX_FRAME_BYTES, type ClientFrame, type SocketErrorCode } from '../../shared/types/chat'
+import type { Backends } from './backends'
+import { findDirectConversation } from './conversations'
+import { log } from './log'
+import { messagesAccepted, rateLimited } from './metrics'
+import { MESSAGES_TOPIC, type SendEvent } from './persister'
+import { sendFrame, type ChatSocket } from './sockets'
+
+/** Per person and instance: 10 messages a second on average, bursts of 20. */
+const RATE_PER_SECOND = 10
+const BURST = 20
+const buckets = new Map<string, { tokens: number, at: number }>()
+
+function takeToken(userId: string, now = Date.now()): boolean {
+  const bucket = buckets.get(userId) ?? { tokens: BURST, at: now }
+  bucket.tokens = Math.min(BURST, bucket.tokens + ((now - bucket.at) / 1000) * RATE_PER_SECOND)
+  bucket.at = now
+  buckets.set(userId, bucket)
+  if (bucket.tokens < 1) return false
+  bucket.tokens -= 1
+  return true
+}
+
+export function forgetRateLimit(userId: string) {
+  buckets.delete(userId)
+}
+
+// Who may write to whom changes only when a contact is added: remember the answer, bounded.
+const conversationCache = new Map<string, string>()
+async function conversationFor(backends: Backends, from: string, to: string): Promise<string | undefined> {
+  const key = `${from}:${to}`
+  const cached = conversationCache.get(key)
+  if (cached) return cached
+  const found = await findDirectConversation(backends.database.db, from, to)
+  if (found) {
+    if (conversationCache.size > 50_000) conversationCache.clear()
+    conversationCache.set(key, found)
+  }
+  return found
+}
+
+export interface FrameHandlers {
+  typing?: (socket: ChatSocket, frame: Extract<ClientFrame, { type: 'typing.start' | 'typing.stop' }>) => Promise<void>
+  read?: (socket: ChatSocket, frame: Extract<ClientFrame, { type: 'read.update' }>) => Promise<void>
+  ping?: (socket: ChatSocket) => Promise<void>
+}
+
+const extraHandlers: FrameHandlers = {}
+
+/** Presence, typing and receipts plug in here, so the gateway stays one dispatch. */
+export function handleFrames(handlers: FrameHandlers) {
+  Object.assign(extraHandlers, handlers)
+}
+
+const CLIENT_ID_IN_TEXT = /"clientId"\s*:\s*"([0-9a-fA-F-]{36})"/
+
+function refuse(socket: ChatSocket, code: SocketErrorCode, message: string, ref?: unknown) {
+  sendFrame(socket, { type: 'error', code, message, ...(typeof ref === 'string' && ref.length <= 64 && { ref }) })
+}
+
+/**
+ * One frame from a socket: checked by size, JSON and schema, then dispatched. Every bad frame
+ * gets an `error` frame and changes nothing; the connection stays open.
+ */
+export async function handleFrame(backends: Backends, socket: ChatSocket, data: Uint8Array | string) {
+  const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength
+  if (size > MAX_FRAME_BYTES) {
+    // Not parsed (that is the cost a limit avoids), but a clientId is cheap to find, and it lets
+    // the client mark the right message as failed.
+    const head = Buffer.from(typeof data === 'string' ? data.slice(0, 256) : data.subarray(0, 256)).toString('latin1')
+    const tail = Buffer.from(typeof data === 'string' ? data.slice(-256) : data.subarray(-256)).toString('latin1')
+    const ref = CLIENT_ID_IN_TEXT.exec(head)?.[1] ?? CLIENT_ID_IN_TEXT.exec(tail)?.[1]
+    return refuse(socket, 'frame_too_large', `Frames are at most ${MAX_FRAME_BYTES / 1024} KiB.`, ref)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(typeof data === 'string' ? data : new TextDecoder('utf-8', { fatal: true }).decode(data))
+  }
+  catch {
+    return refuse(socket, 'invalid_json', 'Frames are JSON text.')
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return refuse(socket, 'invalid_frame', 'A frame is a JSON object with a type.')
+  const { type, clientId } = json as { type?: unknown, clientId?: unknown }
+  if (!CLIENT_FRAME_TYPES.includes(type as never)) return refuse(socket, 'unknown_type', `Unknown frame type: ${String(type).slice(0, 40)}.`, clientId)
+  const parsed = ClientFrameSchema.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    return refuse(socket, 'invalid_frame', `${type}: ${issue?.path.join('.') || 'frame'}: ${issue?.message ?? 'invalid'}`, clientId)
+  }
+  const frame = parsed.data
+  try {
+    switch (frame.type) {
+      case 'ping':
+        sendFrame(socket, { type: 'pong' })
+        await extraHandlers.ping?.(socket)
+        return
+      case 'chat.send':
+        return await send(backends, socket, frame)
+      case 'typing.start':
+      case 'typing.stop':
+        return await extraHandlers.typing?.(socket, frame)
+      case 'read.update':
+        return await extraHandlers.read?.(socket, frame)
+    }
+  }
+  catch (error) {
+    log.error('gateway: frame failed', { type: frame.type, userId: socket.userId, error })
+    refuse(socket, 'internal', 'Something went wrong on the server. Try again.', clientId)
+  }
+}
+
+async function send(backends: Backends, socket: ChatSocket, frame: Extract<ClientFrame, { type: 'chat.send' }>) {
+  if (!takeToken(socket.userId)) {
+    rateLimited.inc({ what: 'chat.send' })
+    return refuse(socket, 'rate_limited', 'You are sending too fast. Wait a moment.', frame.clientId)
+  }
+  const conversationId = frame.to === socket.userId ? undefined : await conversationFor(backends, socket.userId, frame.to)
+  if (!conversationId) return refuse(socket, 'not_a_contact', 'Add this person as a contact before writing to them.', frame.clientId)
+  const event: SendEvent = {
+    conversationId,
+    senderId: socket.userId,
+    recipientId: frame.to,
+    clientId: frame.clientId,
+    body: frame.body,
+    sentAt: Date.now(),
+    origin: socket.id
+  }
+  try {
+    await backends.bus.publish(MESSAGES_TOPIC, [{ key: conversationId, value: JSON.stringify(event) }])
+  }
+  catch (error) {
+    log.warn('gateway: bus refused a message', { error })
+    return refuse(socket, 'unavailable', 'The message could not be sent right now. It will be retried.', frame.clientId)
+  }
+  messagesAccepted.inc()
+}

@@ -1,0 +1,80 @@
+import { useBackends, type Backends } from './backends'
+import type { BusConsumer } from './bus/types'
+import { fanOut } from './fanout'
+import { log } from './log'
+import { ensureMessagePartitions } from './partitions'
+import { DELIVERY_CHANNEL, MESSAGES_TOPIC, startPersister, type Delivery } from './persister'
+import { SESSION_REVOKED_CHANNEL } from './sessions'
+import { allSockets, registerSocket, unregisterSocket, type ChatSocket } from './sockets'
+import { useConfig } from './config'
+
+const lifecycle = new Set<() => Promise<void>>()
+let accepting = true
+
+/** Starts this instance's share of the pipeline: partitions, the persister, the fanout. */
+export async function startMessaging(backends: Backends) {
+  accepting = true
+  await backends.bus.ensureTopics([{
+    topic: MESSAGES_TOPIC,
+    partitions: 8,
+    config: {
+      'retention.ms': String(useConfig().retentionDays * 24 * 3600_000),
+      // Segments roll daily so Kafka can delete expired ones on time.
+      'segment.ms': String(24 * 3600_000)
+    }
+  }])
+  await ensureMessagePartitions(backends.database.db)
+  const persister: BusConsumer = await startPersister(backends)
+  lifecycle.add(() => persister.stop())
+  const stopDeliveries = await backends.store.subscribe(DELIVERY_CHANNEL, (text) => {
+    try {
+      fanOut(JSON.parse(text) as Delivery[])
+    }
+    catch (error) {
+      log.error('fanout: unreadable delivery', { error })
+    }
+  })
+  lifecycle.add(stopDeliveries)
+  // Sign-out anywhere closes that session's sockets here.
+  const stopRevocations = await backends.store.subscribe(SESSION_REVOKED_CHANNEL, (sessionId) => {
+    for (const socket of allSockets()) if (socket.sessionId === sessionId) socket.close(4401, 'signed out')
+  })
+  lifecycle.add(stopRevocations)
+  log.info('messaging: persister and fanout running')
+}
+
+/**
+ * Graceful stop: refuse new sockets, close the open ones with 1012 so clients reconnect to
+ * another instance, then let the persister finish and commit its batch.
+ */
+export async function stopMessaging() {
+  accepting = false
+  for (const socket of [...allSockets()]) socket.close(1012, 'service restart')
+  const steps = [...lifecycle]
+  lifecycle.clear()
+  await Promise.allSettled(steps.map(step => step()))
+}
+
+export async function onSocketOpened(socket: ChatSocket) {
+  if (!accepting) return socket.close(1012, 'service restart')
+  registerSocket(socket)
+  await socketHooks.opened?.(socket, await useBackends())
+}
+
+/** True when it was the person's last socket on this instance. */
+export async function onSocketClosed(socket: ChatSocket): Promise<boolean> {
+  const last = unregisterSocket(socket)
+  await socketHooks.closed?.(socket, last, await useBackends())
+  return last
+}
+
+interface SocketHooks {
+  opened?: (socket: ChatSocket, backends: Backends) => Promise<void>
+  closed?: (socket: ChatSocket, last: boolean, backends: Backends) => Promise<void>
+}
+const socketHooks: SocketHooks = {}
+
+/** Presence plugs in here. */
+export function onSockets(hooks: SocketHooks) {
+  Object.assign(socketHooks, hooks)
+}

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { migrateToLatest } from '../../server/database/migrate'
+import { openDirectConversation } from '../../server/utils/conversations'
+import type { DatabaseHandle } from '../../server/utils/database'
+import { ensureMessagePartitions } from '../../server/utils/partitions'
+import { persistBatch, type SendEvent } from '../../server/utils/persister'
+import { realServices, testDatabase, uniqueName } from '../support/backends'
+
+describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
+  let database: DatabaseHandle
+  beforeAll(async () => {
+    database = await testDatabase()
+    await migrateToLatest(database.db)
+    await ensureMessagePartitions(database.db)
+  })
+  afterAll(() => database.close())
+
+  async function conversation() {
+    const [a, b] = await database.db.insertInto('users')
+      .values([{ email: `${uniqueName('a')}@example.org`, display_name: 'A' }, { email: `${uniqueName('b')}@example.org`, display_name: 'B' }])
+      .returning('id').execute()
+    const id = await openDirectConversation(database.db, a!.id, b!.id)
+    return { id, a: a!.id, b: b!.id }
+  }
+
+  function events(c: { id: string, a: string, b: string }, count: number): SendEvent[] {
+    return Array.from({ length: count }, (_, i) => ({
+      conversationId: c.id,
+      senderId: i % 3 === 0 ? c.b : c.a,
+      recipientId: i % 3 === 0 ? c.a : c.b,
+      clientId: randomUUID(),
+      body: `message ${i}`,
+      sentAt: Date.now(),
+      origin: 'test:1'
+    }))
+  }
+
+  async function stored(conversationId: string) {
+    return database.db.selectFrom('messages').selectAll().where('conversation_id', '=', conversationId).orderBy('seq').execute()
+  }
+
+  it('stores a batch in order with seq 1, 2, 3… and strictly increasing times', async () => {
+    const c = await conversation()
+    const batch = events(c, 20)
+    const deliveries = await persistBatch(database.db, batch)
+    expect(deliveries.map(d => d.message.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    const rows = await stored(c.id)
+    expect(rows.map(row => row.body)).toEqual(batch.map(event => event.body))
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.created_at.getTime()).toBeGreaterThan(rows[i - 1]!.created_at.getTime())
+  })
+
+  it('stores each (sender, clientId) once across redelivery, overlapping persisters and in-batch repeats', async () => {
+    const c = await conversation()
+    const all = events(c, 60)
+    const first = await persistBatch(database.db, all.slice(0, 20))
+    // Two persisters after a rebalance, both handed overlapping records, plus a full redelivery.
+    const [left, right, again] = await Promise.all([
+      persistBatch(database.db, all.slice(10, 45)),
+      persistBatch(database.db, all.slice(30, 60)),
+      persistBatch(database.db, [...all, ...all.slice(0, 5)])
+    ])
+    const rows = await stored(c.id)
+    expect(rows).toHaveLength(60)
+    expect(rows.map(row => row.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1))
+    expect(new Set(rows.map(row => `${row.sender_id}/${row.client_id}`)).size).toBe(60)
+    // Whoever delivers a message names the same id and seq.
+    const byClient = new Map(rows.map(row => [row.client_id, row]))
+    for (const delivery of [...first, ...left, ...right, ...again]) {
+      const row = byClient.get(delivery.clientId)!
+      expect(delivery.message).toMatchObject({ id: row.id, seq: row.seq, body: row.body })
+    }
+    // Per sender, the order of sending is the order of seq.
+    for (const sender of [c.a, c.b]) {
+      const bodies = rows.filter(row => row.sender_id === sender).map(row => row.body)
+      expect(bodies).toEqual(all.filter(event => event.senderId === sender).map(event => event.body))
+    }
+  })
+
+  it('keeps (conversation, seq) unique in the database itself', async () => {
+    const c = await conversation()
+    const [delivery] = await persistBatch(database.db, events(c, 1))
+    await expect(database.db.insertInto('message_keys').values({
+      sender_id: c.a, client_id: randomUUID(), message_id: randomUUID(), conversation_id: c.id, seq: delivery!.message.seq, created_at: new Date()
+    }).execute()).rejects.toThrow()
+  })
+
+  it('writes into the day\'s partition, not the default one', async () => {
+    const c = await conversation()
+    await persistBatch(database.db, events(c, 3))
+    const { rows } = await sql<{ partition: string }>`select tableoid::regclass::text as partition from messages where conversation_id = ${c.id}`.execute(database.db)
+    expect(rows.every(row => /^messages_p\d{8}$/.test(row.partition))).toBe(true)
+  })
+
+  it('has partitions for the coming week', async () => {
+    const created = await ensureMessagePartitions(database.db, { daysAhead: 7 })
+    expect(created).toEqual([])
+    const { rows } = await sql<{ name: string }>`
+      select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+      where p.relname = 'messages'`.execute(database.db)
+    const today = new Date()
+    for (let day = 0; day <= 7; day++) {
+      const name = `messages_p${new Date(today.getTime() + day * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')}`
+      expect(rows.map(row => row.name)).toContain(name)
+    }
+  })
+})
