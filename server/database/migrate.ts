@@ -10,6 +10,8 @@ const migrations: Record<string, Migration> = {
   '0002_conversations': m0002
 }
 
+export const migrationNames = Object.keys(migrations)
+
 /**
  * Brings the schema up to date. Kysely's PostgreSQL adapter holds a session advisory lock for the
  * whole run, so instances starting together migrate one after the other; PGlite has one connection.

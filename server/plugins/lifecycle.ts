@@ -1,8 +1,10 @@
 import { closeBackends, useBackends } from '../utils/backends'
 import { useConfig } from '../utils/config'
 import { log } from '../utils/log'
-import { startMessaging, stopMessaging } from '../utils/messaging'
+import { startMessaging, stopMessaging, stopPipeline } from '../utils/messaging'
 import { flushOutgoingMail } from '../utils/outgoing-mail'
+
+const START_WAIT_ON_CLOSE_MS = 5000
 
 // One plugin owns start and stop, so the order is explicit: on SIGTERM the sockets close (1012)
 // and the persister commits its batch before the backends they need are closed.
@@ -16,12 +18,30 @@ export default defineNitroPlugin((nitroApp) => {
     log.error(error instanceof Error ? error.message : String(error))
     process.exit(1)
   }
-  const started = useBackends()
-    .then(startMessaging)
-    .catch(error => log.error('start failed', { error }))
+
+  let closing = false
+  // A backend that is down at start is waited for, not fatal: /api/ready says which one, and the
+  // pipeline starts by itself once it answers.
+  const started = (async () => {
+    for (let attempt = 0; !closing; attempt++) {
+      try {
+        await startMessaging(await useBackends())
+        return
+      }
+      catch (error) {
+        await stopPipeline()
+        const wait = Math.min(30_000, 500 * 2 ** attempt)
+        log.error('start failed, retrying', { error, retryInMs: wait })
+        await new Promise(resolve => setTimeout(resolve, wait).unref())
+      }
+    }
+  })()
+
   nitroApp.hooks.hook('close', async () => {
     const began = Date.now()
-    await started
+    closing = true
+    // Never hang a shutdown on a start that is waiting for a dead backend.
+    await Promise.race([started, new Promise(resolve => setTimeout(resolve, START_WAIT_ON_CLOSE_MS).unref())])
     await stopMessaging()
     await flushOutgoingMail()
     await closeBackends()

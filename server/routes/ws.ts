@@ -12,7 +12,13 @@ interface SocketContext {
   socket?: ChatSocket
   queue?: Promise<void>
   queued?: number
+  awaitingPong?: boolean
 }
+
+type RawSocket = { bufferedAmount?: number, ping?: () => void, terminate?: () => void, on?: (event: 'pong', listener: () => void) => void }
+// NOTE: crossws 0.3 hides the ws socket; its buffer size tells a slow reader apart, and its
+// protocol ping finds a socket that died without a close.
+const rawSocket = (peer: Peer) => (peer as unknown as { _internal?: { ws?: RawSocket } })._internal?.ws
 
 // The upgrade hook put userId and sessionId there; the rest is this socket's own state.
 function chatSocket(peer: Peer): ChatSocket {
@@ -22,10 +28,23 @@ function chatSocket(peer: Peer): ChatSocket {
     userId: context.userId,
     sessionId: context.sessionId,
     sendText: text => peer.send(text),
-    // NOTE: crossws 0.3 hides the ws socket; its buffer size is what tells a slow reader apart.
-    bufferedAmount: () => (peer as unknown as { _internal?: { ws?: { bufferedAmount?: number } } })._internal?.ws?.bufferedAmount ?? 0,
-    close: (code, reason) => peer.close(code, reason)
+    bufferedAmount: () => rawSocket(peer)?.bufferedAmount ?? 0,
+    close: (code, reason) => peer.close(code, reason),
+    probe: () => {
+      const raw = rawSocket(peer)
+      if (!raw?.ping) return true
+      if (context.awaitingPong) {
+        raw.terminate?.()
+        return false
+      }
+      context.awaitingPong = true
+      raw.ping()
+      return true
+    }
   }
+  rawSocket(peer)?.on?.('pong', () => {
+    context.awaitingPong = false
+  })
   return context.socket
 }
 
@@ -48,8 +67,10 @@ export default defineWebSocketHandler({
     if (!signedIn) return new Response('Unauthorized', { status: 401 })
     Object.assign(request.context as object, { userId: signedIn.user.id, sessionId: signedIn.session.id })
   },
-  async open(peer) {
-    await onSocketOpened(chatSocket(peer))
+  open(peer) {
+    // Frames wait for the open to finish, so a client gets its contacts' presence before any answer.
+    const context = peer.context as unknown as SocketContext
+    context.queue = onSocketOpened(chatSocket(peer)).catch(error => log.error('gateway: open failed', { error }))
   },
   message(peer, message) {
     const context = peer.context as unknown as SocketContext
@@ -59,6 +80,7 @@ export default defineWebSocketHandler({
     }
     // One frame at a time per socket: a person's messages reach the bus in the order they were sent.
     const data = message.uint8Array()
+    context.awaitingPong = false
     context.queued = (context.queued ?? 0) + 1
     context.queue = (context.queue ?? Promise.resolve())
       .then(async () => handleFrame(await useBackends(), socket, data))

@@ -57,6 +57,9 @@ interface ContactRow {
   created_at: Date | null
   unread: number
   activity: Date
+  their_read_seq: number
+  their_read_at: Date | null
+  shared: boolean
 }
 
 /** The caller's direct conversations: the other person, the last message and the unread count, newest activity first. */
@@ -68,8 +71,11 @@ export async function listContacts(db: Kysely<Database>, userId: string, retenti
       (select count(*) from messages m
         where m.conversation_id = c.id and m.seq > me.read_seq and m.sender_id <> ${userId}
           and m.created_at > ${cutoff})::int8 as unread,
-      coalesce(last.created_at, c.created_at) as activity
+      coalesce(last.created_at, c.created_at) as activity,
+      other.read_seq as their_read_seq, other.read_at as their_read_at,
+      (u.read_receipts and mine.read_receipts) as shared
     from conversation_members me
+    join users mine on mine.id = me.user_id
     join conversations c on c.id = me.conversation_id and c.kind = 'direct'
     join conversation_members other on other.conversation_id = c.id and other.user_id <> me.user_id
     join users u on u.id = other.user_id
@@ -95,6 +101,8 @@ export async function listContacts(db: Kysely<Database>, userId: string, retenti
       } satisfies ChatMessage
       : null,
     unread: row.unread,
+    // Receipts are mutual: with either side's switched off, none are shown.
+    theirRead: row.shared ? { seq: row.their_read_seq, at: row.their_read_at?.toISOString() ?? null } : { seq: 0, at: null },
     lastSeen: row.last_seen_at?.toISOString() ?? null
   }))
 }

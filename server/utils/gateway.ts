@@ -1,7 +1,10 @@
 import { ClientFrameSchema, CLIENT_FRAME_TYPES, MAX_FRAME_BYTES, type ClientFrame, type SocketErrorCode } from '../../shared/types/chat'
 import type { Backends } from './backends'
 import { findDirectConversation } from './conversations'
+import { useConfig } from './config'
 import { log } from './log'
+import { markRead } from './receipts'
+import { publishTyping } from './typing'
 import { messagesAccepted, rateLimited } from './metrics'
 import { MESSAGES_TOPIC, type SendEvent } from './persister'
 import { sendFrame, type ChatSocket } from './sockets'
@@ -37,19 +40,6 @@ async function conversationFor(backends: Backends, from: string, to: string): Pr
     conversationCache.set(key, found)
   }
   return found
-}
-
-export interface FrameHandlers {
-  typing?: (socket: ChatSocket, frame: Extract<ClientFrame, { type: 'typing.start' | 'typing.stop' }>) => Promise<void>
-  read?: (socket: ChatSocket, frame: Extract<ClientFrame, { type: 'read.update' }>) => Promise<void>
-  ping?: (socket: ChatSocket) => Promise<void>
-}
-
-const extraHandlers: FrameHandlers = {}
-
-/** Presence, typing and receipts plug in here, so the gateway stays one dispatch. */
-export function handleFrames(handlers: FrameHandlers) {
-  Object.assign(extraHandlers, handlers)
 }
 
 const CLIENT_ID_IN_TEXT = /"clientId"\s*:\s*"([0-9a-fA-F-]{36})"/
@@ -91,16 +81,15 @@ export async function handleFrame(backends: Backends, socket: ChatSocket, data: 
   try {
     switch (frame.type) {
       case 'ping':
-        sendFrame(socket, { type: 'pong' })
-        await extraHandlers.ping?.(socket)
-        return
+        return sendFrame(socket, { type: 'pong' })
       case 'chat.send':
         return await send(backends, socket, frame)
       case 'typing.start':
       case 'typing.stop':
-        return await extraHandlers.typing?.(socket, frame)
+        if (!(await conversationFor(backends, socket.userId, frame.to))) return refuse(socket, 'not_a_contact', 'Add this person as a contact first.')
+        return await publishTyping(backends, socket, frame.to, frame.type === 'typing.start')
       case 'read.update':
-        return await extraHandlers.read?.(socket, frame)
+        return await markRead(backends, socket.userId, frame.messageIds, useConfig().retentionDays)
     }
   }
   catch (error) {

@@ -4,7 +4,10 @@ import { fanOut } from './fanout'
 import { log } from './log'
 import { ensureMessagePartitions } from './partitions'
 import { DELIVERY_CHANNEL, MESSAGES_TOPIC, startPersister, type Delivery } from './persister'
+import { lastSocketClosed, socketOpened, startPresence } from './presence'
+import { startReceipts } from './receipts'
 import { SESSION_REVOKED_CHANNEL } from './sessions'
+import { publishTyping, startTyping } from './typing'
 import { allSockets, registerSocket, unregisterSocket, type ChatSocket } from './sockets'
 import { useConfig } from './config'
 
@@ -40,7 +43,17 @@ export async function startMessaging(backends: Backends) {
     for (const socket of allSockets()) if (socket.sessionId === sessionId) socket.close(4401, 'signed out')
   })
   lifecycle.add(stopRevocations)
-  log.info('messaging: persister and fanout running')
+  lifecycle.add(await startPresence(backends))
+  lifecycle.add(await startTyping(backends))
+  lifecycle.add(await startReceipts(backends))
+  log.info('messaging: persister, fanout, presence, typing and receipts running')
+}
+
+/** Stops whatever part of the pipeline has started (also after a failed start, before a retry). */
+export async function stopPipeline() {
+  const steps = [...lifecycle]
+  lifecycle.clear()
+  await Promise.allSettled(steps.map(step => step()))
 }
 
 /**
@@ -50,31 +63,21 @@ export async function startMessaging(backends: Backends) {
 export async function stopMessaging() {
   accepting = false
   for (const socket of [...allSockets()]) socket.close(1012, 'service restart')
-  const steps = [...lifecycle]
-  lifecycle.clear()
-  await Promise.allSettled(steps.map(step => step()))
+  await stopPipeline()
 }
 
 export async function onSocketOpened(socket: ChatSocket) {
   if (!accepting) return socket.close(1012, 'service restart')
   registerSocket(socket)
-  await socketHooks.opened?.(socket, await useBackends())
+  await socketOpened(await useBackends(), socket)
 }
 
 /** True when it was the person's last socket on this instance. */
 export async function onSocketClosed(socket: ChatSocket): Promise<boolean> {
   const last = unregisterSocket(socket)
-  await socketHooks.closed?.(socket, last, await useBackends())
+  const backends = await useBackends()
+  if (socket.typingTo) await publishTyping(backends, socket, socket.typingTo, false)
+  // During a graceful stop the person is not gone: their client reconnects to another instance.
+  if (last && accepting) await lastSocketClosed(backends, socket.userId)
   return last
-}
-
-interface SocketHooks {
-  opened?: (socket: ChatSocket, backends: Backends) => Promise<void>
-  closed?: (socket: ChatSocket, last: boolean, backends: Backends) => Promise<void>
-}
-const socketHooks: SocketHooks = {}
-
-/** Presence plugs in here. */
-export function onSockets(hooks: SocketHooks) {
-  Object.assign(socketHooks, hooks)
 }

@@ -18,6 +18,10 @@ export interface ChatSocket {
   sendText(text: string): void
   bufferedAmount(): number
   close(code: number, reason: string): void
+  /** Sends a protocol ping; false (and the socket is cut) when the previous one got no answer. */
+  probe(): boolean
+  /** Whom this socket last said it was typing to, so a close can clear the indicator. */
+  typingTo?: string
 }
 
 const byId = new Map<string, ChatSocket>()

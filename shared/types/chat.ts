@@ -74,4 +74,6 @@ export interface Contact {
   presence: { status: PresenceStatus, lastSeen: string | null }
   lastMessage: ChatMessage | null
   unread: number
+  /** The other person's read watermark: your messages up to this seq are read. */
+  theirRead: { seq: number, at: string | null }
 }

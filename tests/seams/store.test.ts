@@ -72,6 +72,24 @@ describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
     await stopSecond()
   })
 
+  it('keeps sorted sets: range by score, grow-only adds, one winner per removal', async () => {
+    await store.scoreAdd('expiries', 'ada', 300)
+    await store.scoreAdd('expiries', 'bob', 100)
+    await store.scoreAdd('expiries', 'cy', 200)
+    expect(await store.scoreRange('expiries', 0, 250)).toEqual(['bob', 'cy'])
+    expect(await store.scoreRange('expiries', 0, 1000, 1)).toEqual(['bob'])
+    await store.scoreAdd('expiries', 'ada', 50, true)
+    expect(await store.scoreOf('expiries', 'ada')).toBe(300)
+    await store.scoreAdd('expiries', 'ada', 400, true)
+    expect(await store.scoreOf('expiries', 'ada')).toBe(400)
+    await store.scoreAdd('expiries', 'ada', 10)
+    expect(await store.scoreOf('expiries', 'ada')).toBe(10)
+    const removals = await Promise.all(Array.from({ length: 5 }, () => store.scoreRemove('expiries', 'bob')))
+    expect(removals.filter(Boolean)).toHaveLength(1)
+    expect(await store.scoreOf('expiries', 'bob')).toBeNull()
+    expect(await store.scoreRange('missing', 0, 1)).toEqual([])
+  })
+
   it('answers a ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined()
   })

@@ -61,7 +61,8 @@ describe('contacts', () => {
       conversationId,
       presence: { status: 'offline', lastSeen: null },
       lastMessage: null,
-      unread: 0
+      unread: 0,
+      theirRead: { seq: 0, at: null }
     }])
   })
 

@@ -9,7 +9,8 @@ export interface Person {
   email: string
 }
 
-let counter = 0
+// Random start: with real Redis, per-IP sign-in counts outlive a test run.
+let counter = Math.floor(Math.random() * 2 ** 24)
 
 /** A signed-in person with their own (proxied) client IP, so sign-in throttles stay per person. */
 export async function signedInPerson(server: TestServer, mail: MailCatcher, label = 'person'): Promise<Person> {

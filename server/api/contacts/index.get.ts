@@ -1,6 +1,6 @@
 export default defineEventHandler(async (event) => {
   const { user } = await requireUser(event)
-  const { database } = await useBackends()
-  const contacts = await listContacts(database.db, user.id, useConfig().retentionDays)
-  return withPresence(contacts)
+  const backends = await useBackends()
+  const contacts = await listContacts(backends.database.db, user.id, useConfig().retentionDays)
+  return withPresence(backends, contacts)
 })

@@ -6,6 +6,7 @@ interface Entry { value: string, expiresAt: number }
 /** The embedded twin of Redis for one process: same operations, same TTL and atomicity. */
 export function createMemoryStore(): Store {
   const entries = new Map<string, Entry>()
+  const sorted = new Map<string, Map<string, number>>()
   const channels = new EventEmitter().setMaxListeners(0)
   const sweeper = setInterval(() => {
     const now = Date.now()
@@ -66,6 +67,26 @@ export function createMemoryStore(): Store {
       entry.expiresAt = expiry(ttlMs)
       return true
     },
+    async scoreAdd(key, member, score, onlyIfGreater) {
+      let set = sorted.get(key)
+      if (!set) sorted.set(key, set = new Map())
+      const current = set.get(member)
+      if (onlyIfGreater && current !== undefined && current >= score) return
+      set.set(member, score)
+    },
+    async scoreRemove(key, member) {
+      return sorted.get(key)?.delete(member) ?? false
+    },
+    async scoreRange(key, min, max, limit = Number.POSITIVE_INFINITY) {
+      return [...(sorted.get(key) ?? [])]
+        .filter(([, score]) => score >= min && score <= max)
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, limit)
+        .map(([member]) => member)
+    },
+    async scoreOf(key, member) {
+      return sorted.get(key)?.get(member) ?? null
+    },
     async publish(channel, message) {
       // Delivered on a later tick, as Redis would, so publishers never re-enter their listeners.
       setImmediate(() => channels.emit(channel, message))
@@ -81,6 +102,7 @@ export function createMemoryStore(): Store {
       clearInterval(sweeper)
       channels.removeAllListeners()
       entries.clear()
+      sorted.clear()
     }
   }
 }

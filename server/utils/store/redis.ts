@@ -18,7 +18,9 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
 
   function useSubscriber(): Redis {
     if (subscriber) return subscriber
-    subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null })
+    // Fails a subscribe while Redis is down (start-up retries it); once subscribed, ioredis
+    // re-subscribes by itself after a reconnect.
+    subscriber = new Redis(url, options)
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       for (const listener of listeners.get(channel.slice(prefix.length)) ?? []) listener(message)
@@ -49,6 +51,22 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
     ttl: key => redis.pttl(prefix + key),
     async expire(key, ttlMs) {
       return (await redis.pexpire(prefix + key, ttlMs)) === 1
+    },
+    async scoreAdd(key, member, score, onlyIfGreater) {
+      if (onlyIfGreater) await redis.zadd(prefix + key, 'GT', score, member)
+      else await redis.zadd(prefix + key, score, member)
+    },
+    async scoreRemove(key, member) {
+      return (await redis.zrem(prefix + key, member)) === 1
+    },
+    async scoreRange(key, min, max, limit) {
+      return limit === undefined
+        ? redis.zrangebyscore(prefix + key, min, max)
+        : redis.zrangebyscore(prefix + key, min, max, 'LIMIT', 0, limit)
+    },
+    async scoreOf(key, member) {
+      const score = await redis.zscore(prefix + key, member)
+      return score === null ? null : Number(score)
     },
     async publish(channel, message) {
       await redis.publish(prefix + channel, message)

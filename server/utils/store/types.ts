@@ -17,6 +17,13 @@ export interface Store {
   /** Milliseconds left, -1 for no expiry, -2 when the key does not exist. */
   ttl(key: string): Promise<number>
   expire(key: string, ttlMs: number): Promise<boolean>
+  /** Sorted sets (presence expiries): with onlyIfGreater an existing score only ever grows. */
+  scoreAdd(key: string, member: string, score: number, onlyIfGreater?: boolean): Promise<void>
+  /** True when this call removed the member: of racing callers, exactly one wins. */
+  scoreRemove(key: string, member: string): Promise<boolean>
+  /** Members with min <= score <= max, lowest score first. */
+  scoreRange(key: string, min: number, max: number, limit?: number): Promise<string[]>
+  scoreOf(key: string, member: string): Promise<number | null>
   publish(channel: string, message: string): Promise<void>
   /** Resolves once the subscription is live; the returned function ends it. */
   subscribe(channel: string, listener: (message: string) => void): Promise<() => Promise<void>>
