@@ -25,6 +25,18 @@ export default defineConfig({
           // Real services are shared state: one file at a time keeps Kafka groups and tables apart.
           fileParallelism: false
         }
+      },
+      {
+        test: {
+          // Breaks the real services on purpose (kills Kafka, stops PostgreSQL): never with the others.
+          name: 'faults',
+          include: ['tests/faults/**/*.test.ts'],
+          globalSetup: ['tests/support/build.ts'],
+          env: { NATTER_TEST_SERVICES: '1' },
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          fileParallelism: false
+        }
       }
     ]
   }
