@@ -1,3 +1,4 @@
+import type { Server } from 'node:http'
 import { closeBackends, useBackends } from '../utils/backends'
 import { useConfig } from '../utils/config'
 import { log } from '../utils/log'
@@ -5,6 +6,8 @@ import { startMessaging, stopMessaging, stopPipeline } from '../utils/messaging'
 import { flushOutgoingMail } from '../utils/outgoing-mail'
 
 const START_WAIT_ON_CLOSE_MS = 5000
+// Inside Kubernetes' grace period (45 s in k3s/base), with room for the preStop pause.
+const SHUTDOWN_LIMIT_MS = Number(process.env.NITRO_SHUTDOWN_TIMEOUT || 25_000)
 
 // One plugin owns start and stop, so the order is explicit: on SIGTERM the sockets close (1012)
 // and the persister commits its batch before the backends they need are closed.
@@ -47,4 +50,27 @@ export default defineNitroPlugin((nitroApp) => {
     await closeBackends()
     log.info('stopped', { ms: Date.now() - began })
   })
+
+  if (import.meta.dev) return
+  // NOTE: Nitro's own SIGTERM handler destroys upgraded sockets before it runs the close hook, so
+  // clients saw 1006 instead of 1012 and had no chance to hear "reconnect elsewhere". Plugins run
+  // before node-server reads this variable, so the production server leaves signals to us.
+  process.env.NITRO_SHUTDOWN_DISABLED = '1'
+  let httpServer: Server | undefined
+  nitroApp.hooks.hook('request', (event) => {
+    httpServer ??= (event.node.req.socket as { server?: Server }).server
+  })
+  const shutdown = async (signal: string) => {
+    log.info('shutting down', { signal })
+    setTimeout(() => {
+      log.error('shutdown took too long, exiting', { limitMs: SHUTDOWN_LIMIT_MS })
+      process.exit(1)
+    }, SHUTDOWN_LIMIT_MS).unref()
+    httpServer?.close()
+    httpServer?.closeIdleConnections()
+    await nitroApp.hooks.callHook('close').catch(error => log.error('shutdown failed', { error }))
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
 })

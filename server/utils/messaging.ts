@@ -13,6 +13,12 @@ import { useConfig } from './config'
 
 const lifecycle = new Set<() => Promise<void>>()
 let accepting = true
+let running = false
+
+/** True once this instance persists, fans out and tracks presence: readiness waits for it. */
+export function pipelineRunning() {
+  return running
+}
 
 /** Starts this instance's share of the pipeline: partitions, the persister, the fanout. */
 export async function startMessaging(backends: Backends) {
@@ -46,11 +52,13 @@ export async function startMessaging(backends: Backends) {
   lifecycle.add(await startPresence(backends))
   lifecycle.add(await startTyping(backends))
   lifecycle.add(await startReceipts(backends))
+  running = true
   log.info('messaging: persister, fanout, presence, typing and receipts running')
 }
 
 /** Stops whatever part of the pipeline has started (also after a failed start, before a retry). */
 export async function stopPipeline() {
+  running = false
   const steps = [...lifecycle]
   lifecycle.clear()
   await Promise.allSettled(steps.map(step => step()))

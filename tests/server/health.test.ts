@@ -23,7 +23,8 @@ describe('health and readiness', () => {
       database: { mode: realServices ? 'postgres' : 'pglite', ok: true },
       store: { mode: realServices ? 'redis' : 'in-process', ok: true },
       bus: { mode: realServices ? 'kafka' : 'in-process', ok: true },
-      mailer: { mode: 'log', ok: true }
+      mailer: { mode: 'log', ok: true },
+      pipeline: { mode: 'messaging', ok: true }
     })
   })
 
