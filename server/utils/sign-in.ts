@@ -86,14 +86,16 @@ export async function consumeCode(context: SignInContext, email: string, code: s
     throw fail(401, 'code_wrong', triesLeft ? `That code is not right. ${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left.` : 'That code is not right, and it is now void. Ask for a new one.', { triesLeft })
   }
 
-  // take() is atomic: only the request that removes this very record signs in.
-  const taken = await store.take(codeKey(email))
-  if (taken !== raw) {
-    if (taken) await store.setIfAbsent(codeKey(email), taken, CODE_TTL_MS)
+  // One atomic swap to the "used" state: of parallel correct verifies exactly one sees the
+  // pending record, and every other one sees "used" (a replay after it, too).
+  const previous = await store.swap(codeKey(email), JSON.stringify({ ...pending, state: 'used' }))
+  if (previous === null) throw fail(401, 'code_expired', 'That code has expired. Ask for a new one.')
+  if (previous !== raw) {
+    const other = JSON.parse(previous) as PendingCode
+    // A newer code arrived in between: put it back, it is not ours to spend.
+    if (other.id !== pending.id) await store.set(codeKey(email), previous, CODE_TTL_MS)
     throw fail(401, 'code_used', 'That code was already used. Ask for a new one.')
   }
-  // Remember the use for the code's lifetime so a replay says "used", not "expired".
-  await store.setIfAbsent(codeKey(email), JSON.stringify({ ...pending, state: 'used' }), CODE_TTL_MS)
   await store.delete(failuresKey(email), `otp-tries:${pending.id}`)
 }
 

@@ -41,11 +41,14 @@ describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
     expect(await store.get('lock')).toBe(String(winner))
   })
 
-  it('hands a taken value to one caller only', async () => {
-    await store.set('code', 'secret', 5000)
-    const taken = await Promise.all(Array.from({ length: 10 }, () => store.take('code')))
-    expect(taken.filter(value => value === 'secret')).toHaveLength(1)
-    expect(await store.get('code')).toBeNull()
+  it('swaps atomically: of racing callers one sees the original, and the TTL stays', async () => {
+    await store.set('code', 'pending', 5000)
+    const seen = await Promise.all(Array.from({ length: 10 }, (_, i) => store.swap('code', `used-${i}`)))
+    expect(seen.filter(value => value === 'pending')).toHaveLength(1)
+    expect(await store.get('code')).toMatch(/^used-\d$/)
+    expect(await store.ttl('code')).toBeGreaterThan(4000)
+    expect(await store.swap('missing', 'x')).toBeNull()
+    expect(await store.get('missing')).toBeNull()
   })
 
   it('counts atomically and starts the TTL window at the first increment', async () => {

@@ -37,10 +37,12 @@ export function createMemoryStore(): Store {
       entries.set(key, { value, expiresAt: expiry(ttlMs) })
       return true
     },
-    async take(key) {
+    async swap(key, value) {
       const entry = live(key)
-      entries.delete(key)
-      return entry?.value ?? null
+      if (!entry) return null
+      const previous = entry.value
+      entry.value = value
+      return previous
     },
     async increment(key, ttlMs) {
       const entry = live(key)

@@ -41,7 +41,7 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
         : await redis.set(prefix + key, value, 'NX')
       return result === 'OK'
     },
-    take: key => redis.getdel(prefix + key),
+    swap: (key, value) => redis.set(prefix + key, value, 'XX', 'KEEPTTL', 'GET'),
     async increment(key, ttlMs) {
       return Number(await redis.eval(INCREMENT, 1, prefix + key, String(ttlMs ?? 0)))
     },

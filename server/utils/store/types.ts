@@ -9,8 +9,11 @@ export interface Store {
   set(key: string, value: string, ttlMs?: number): Promise<void>
   /** Stores the value only when the key is absent; true when this call stored it. */
   setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean>
-  /** Reads and deletes in one atomic step, so two callers never both get the value. */
-  take(key: string): Promise<string | null>
+  /**
+   * Overwrites an existing key, keeping its TTL, and returns what it held, in one atomic step:
+   * of racing callers exactly one sees the original value. Does nothing to a missing key (null).
+   */
+  swap(key: string, value: string): Promise<string | null>
   /** Adds one; the TTL is set when the increment creates the key, so a window starts at its first hit. */
   increment(key: string, ttlMs?: number): Promise<number>
   delete(...keys: string[]): Promise<void>
