@@ -23,7 +23,12 @@ const rawSocket = (peer: Peer) => (peer as unknown as { _internal?: { ws?: RawSo
 // The upgrade hook put userId and sessionId there; the rest is this socket's own state.
 function chatSocket(peer: Peer): ChatSocket {
   const context = peer.context as unknown as SocketContext
-  context.socket ??= {
+  if (context.socket) return context.socket
+  // Once per socket: a listener per frame piled up (MaxListenersExceededWarning after ~10 frames).
+  rawSocket(peer)?.on?.('pong', () => {
+    context.awaitingPong = false
+  })
+  context.socket = {
     id: `${instanceId}:${peer.id}`,
     userId: context.userId,
     sessionId: context.sessionId,
@@ -42,9 +47,6 @@ function chatSocket(peer: Peer): ChatSocket {
       return true
     }
   }
-  rawSocket(peer)?.on?.('pong', () => {
-    context.awaitingPong = false
-  })
   return context.socket
 }
 

@@ -4,6 +4,8 @@ import type { Database } from '../database/schema'
 import type { ChatMessage } from '../../shared/types/chat'
 import type { Backends } from './backends'
 import type { BusConsumer } from './bus/types'
+import { useConfig } from './config'
+import { retentionCutoff } from './conversations'
 import { log } from './log'
 import { messagesPersisted, sendToPersist } from './metrics'
 
@@ -148,7 +150,12 @@ export async function startPersister({ bus, store, database }: Backends): Promis
           log.error('persister: skipping an unreadable bus record', { offset: record.offset, partition: record.partition })
         }
       }
-      const deliveries = await persistBatch(database.db, events)
+      // A record older than retention (replayed after its group's offsets were lost) would come
+      // back as a new message whose idempotency key the purge already removed: drop it.
+      const cutoff = retentionCutoff(useConfig().retentionDays).getTime()
+      const live = events.filter(event => event.sentAt > cutoff)
+      if (live.length < events.length) log.warn('persister: dropping records past retention', { count: events.length - live.length })
+      const deliveries = await persistBatch(database.db, live)
       const now = Date.now()
       for (const item of deliveries) {
         if (item.duplicate) continue

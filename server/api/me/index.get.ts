@@ -1,4 +1,5 @@
 export default defineEventHandler(async (event) => {
   const { user } = await requireUser(event)
-  return { user }
+  // retentionDays rides along so the UI states the server's real setting.
+  return { user, retentionDays: useConfig().retentionDays }
 })

@@ -41,7 +41,8 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
         : await redis.set(prefix + key, value, 'NX')
       return result === 'OK'
     },
-    swap: (key, value) => redis.set(prefix + key, value, 'XX', 'KEEPTTL', 'GET'),
+    // NOTE: ioredis 5's typings lack this SET form (XX with KEEPTTL and GET); Redis ≥ 7 has it.
+    swap: async (key, value) => (await redis.call('SET', prefix + key, value, 'XX', 'KEEPTTL', 'GET')) as string | null,
     async increment(key, ttlMs) {
       return Number(await redis.eval(INCREMENT, 1, prefix + key, String(ttlMs ?? 0)))
     },
