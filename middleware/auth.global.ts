@@ -1,7 +1,6 @@
 // Every page but /login is for signed-in people. The user is loaded once, on the server for the
 // first page, and the answer rides in the payload to the browser.
 export default defineNuxtRouteMiddleware(async (to) => {
-  applySavedTheme()
   const session = useSessionStore()
   if (!session.loaded) {
     try {
@@ -28,15 +27,4 @@ export default defineNuxtRouteMiddleware(async (to) => {
 /** Only a path on this site: `//evil.example` and absolute URLs fall back to `/`. */
 export function safeNext(next: unknown): string {
   return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/'
-}
-
-// NOTE: the theme chosen in the app bar (layouts/default.vue) has to be set before <v-app> renders,
-// or the server sends a light page with dark insides; route middleware is the earliest hook this
-// part of the UI owns. A `plugins/theme.ts` would be its better home.
-function applySavedTheme() {
-  const saved = useCookie<string | null>('natter_theme', { default: () => null }).value
-  if (saved !== 'light' && saved !== 'dark') return
-  // useVTheme() needs a component; the plugin's instance is the same global theme.
-  const { theme } = useNuxtApp().$vuetify
-  if (theme.global.name.value !== saved) theme.change(saved)
 }

@@ -6,11 +6,15 @@ export const useSessionStore = defineStore('session', () => {
   const user = ref<User | null>(null)
   // Set once /api/me has answered; it travels in the SSR payload, so the browser does not ask again.
   const loaded = ref(false)
+  // The server's setting, so the UI never promises a period it does not keep.
+  const retentionDays = ref(7)
 
   /** Asks the server who this is: a 401 means signed out; any other failure is thrown. */
   async function load(): Promise<void> {
     try {
-      user.value = (await api<{ user: User }>('/api/me')).user
+      const me = await api<{ user: User, retentionDays?: number }>('/api/me')
+      user.value = me.user
+      if (me.retentionDays) retentionDays.value = me.retentionDays
     }
     catch (error) {
       if (!isApiError(error) || error.status !== 401) throw error
@@ -46,5 +50,5 @@ export const useSessionStore = defineStore('session', () => {
     user.value = null
   }
 
-  return { user, loaded, load, requestCode, verify, updateName, logout }
+  return { user, loaded, retentionDays, load, requestCode, verify, updateName, logout }
 })

@@ -1,4 +1,4 @@
-import { test as base, expect, type Page, type TestInfo } from '@playwright/test'
+import { test as base, expect, type Browser, type BrowserContext, type Page, type TestInfo } from '@playwright/test'
 
 export { expect }
 
@@ -11,26 +11,99 @@ interface Traffic {
   consoleErrors: string[]
 }
 
+/** A person with a browser of their own (a context), signed in and on a blank page. */
+export interface Person {
+  id: string
+  email: string
+  name: string
+  context: BrowserContext
+  page: Page
+  /** The app server this person uses. */
+  origin: string
+}
+
+export interface People {
+  /**
+   * Signs a new person in through the API (the sign-in pages have their own spec) from an
+   * X-Forwarded-For address of their own, so the per-IP sign-in throttle never adds up.
+   */
+  signIn(label: string, options?: { name?: string, origin?: string }): Promise<Person>
+}
+
+function watch(context: BrowserContext): Traffic {
+  const traffic: Traffic = { requests: [], consoleErrors: [] }
+  context.on('request', request => traffic.requests.push(request.url()))
+  // WebSockets are not requests to Playwright: their handshakes are counted as http(s) URLs.
+  const watchSockets = (page: Page) => page.on('websocket', socket => traffic.requests.push(socket.url().replace(/^ws/, 'http')))
+  context.pages().forEach(watchSockets)
+  context.on('page', watchSockets)
+  context.on('console', (message) => {
+    if (message.type() === 'error') traffic.consoleErrors.push(message.text())
+  })
+  context.on('weberror', error => traffic.consoleErrors.push(error.error().message))
+  return traffic
+}
+
+function expectOnHostAndQuiet(traffic: Traffic, origin: string, expectedConsoleErrors: RegExp | null, who = '') {
+  const foreign = traffic.requests.filter(url => !url.startsWith(`${origin}/`) && !/^(data|blob):/.test(url))
+  expect(foreign, `requests that left the app’s origin${who}`).toEqual([])
+  const unexpected = traffic.consoleErrors.filter(text => !expectedConsoleErrors?.test(text))
+  expect(unexpected, `console errors${who}`).toEqual([])
+}
+
+// Distinct per worker and per run (a random start), in 10.0.0.0/8.
+let nextAddress = Math.floor(Math.random() * 2 ** 16) << 8
+
+async function signInPerson(browser: Browser, testInfo: TestInfo, label: string, options: { name?: string, origin?: string }) {
+  const origin = options.origin ?? ORIGIN
+  nextAddress += 1
+  const address = `10.${(testInfo.workerIndex * 37 + (nextAddress >> 16)) & 255}.${(nextAddress >> 8) & 255}.${nextAddress & 255}`
+  const context = await browser.newContext({ baseURL: origin, extraHTTPHeaders: { 'X-Forwarded-For': address } })
+  const traffic = watch(context)
+  const email = uniqueAddress(testInfo, label)
+  const name = options.name ?? label.charAt(0).toUpperCase() + label.slice(1)
+  const { token } = await (await context.request.get('/api/auth/csrf')).json() as { token: string }
+  const headers = { 'x-csrf-token': token, 'origin': origin }
+  const asked = await context.request.post('/api/auth/request-otp', { data: { email }, headers })
+  expect(asked.status(), `request-otp for ${email}`).toBe(202)
+  const verified = await context.request.post('/api/auth/verify-otp', { data: { email, otp: await signInCode(email) }, headers })
+  expect(verified.status(), `verify-otp for ${email}`).toBe(200)
+  const { user } = await verified.json() as { user: { id: string } }
+  const named = await context.request.patch('/api/me', { data: { displayName: name }, headers })
+  expect(named.status(), 'naming').toBe(200)
+  const page = await context.newPage()
+  return { person: { id: user.id, email, name, context, page, origin }, traffic }
+}
+
 /**
  * Every test checks, on the way out, that the browser asked nothing of another host (Natter must
  * work on a closed network) and logged no error. A test that provokes an error answer on purpose
  * (a 401 for a wrong code) matches the console lines it expects with `expectedConsoleErrors`.
+ * The same holds for every person a test signs in with `people`.
  */
-export const test = base.extend<{ expectedConsoleErrors: RegExp | null, traffic: Traffic }>({
+export const test = base.extend<{ expectedConsoleErrors: RegExp | null, traffic: Traffic, people: People }>({
   expectedConsoleErrors: [null, { option: true }],
   traffic: [async ({ context, expectedConsoleErrors }, use) => {
-    const traffic: Traffic = { requests: [], consoleErrors: [] }
-    context.on('request', request => traffic.requests.push(request.url()))
-    context.on('console', (message) => {
-      if (message.type() === 'error') traffic.consoleErrors.push(message.text())
-    })
-    context.on('weberror', error => traffic.consoleErrors.push(error.error().message))
+    const traffic = watch(context)
     await use(traffic)
-    const foreign = traffic.requests.filter(url => !url.startsWith(`${ORIGIN}/`) && !/^(data|blob):/.test(url))
-    expect(foreign, 'requests that left the app’s origin').toEqual([])
-    const unexpected = traffic.consoleErrors.filter(text => !expectedConsoleErrors?.test(text))
-    expect(unexpected, 'console errors').toEqual([])
-  }, { auto: true }]
+    expectOnHostAndQuiet(traffic, ORIGIN, expectedConsoleErrors)
+  }, { auto: true }],
+  people: async ({ browser, expectedConsoleErrors }, use, testInfo) => {
+    const made: Array<{ person: Person, traffic: Traffic }> = []
+    await use({
+      async signIn(label, options = {}) {
+        const signedIn = await signInPerson(browser, testInfo, label, options)
+        made.push(signedIn)
+        return signedIn.person
+      }
+    })
+    try {
+      for (const { person, traffic } of made) expectOnHostAndQuiet(traffic, person.origin, expectedConsoleErrors, ` (${person.name})`)
+    }
+    finally {
+      await Promise.all(made.map(({ person }) => person.context.close()))
+    }
+  }
 })
 
 /** An address no other test (or earlier run) uses: the server allows one code a minute per address. */
