@@ -11,6 +11,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
+# Nitro fixes scheduled tasks at build time: the purge schedule is a build argument, not runtime env.
+ARG NATTER_RETENTION_CRON="0 * * * *"
+ENV NATTER_RETENTION_CRON=$NATTER_RETENTION_CRON
 RUN npx nuxt build
 
 FROM node:24.21-slim AS runtime

@@ -18,7 +18,9 @@ export default defineNuxtConfig({
   ...(buildRoot && { buildDir: `${buildRoot}/.nuxt` }),
   nitro: {
     ...(buildRoot && { output: { dir: `${buildRoot}/.output` } }),
-    experimental: { websocket: true, tasks: true }
+    experimental: { websocket: true, tasks: true },
+    // Fixed at build time (Nitro writes the schedule into the bundle): see docs/retention.md.
+    scheduledTasks: { [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge'] }
   },
   typescript: { strict: true },
   eslint: {

@@ -57,8 +57,9 @@ export async function purgeExpired(db: Kysely<Database>, options: PurgeOptions):
   try {
     const summary = db.getExecutor().adapter.supportsMultipleConnections
       ? await db.connection().execute(conn => underLock(conn, () => purge(conn, cutoff, options)))
-      // PGlite: one session that no other process can open, and the running set above keeps
-      // this process to one run; working on `db` lets live queries in between the statements.
+      // PGlite: one session, used by this process alone, which the running set above keeps to
+      // one run; working on `db` rather than holding its one connection lets live queries in
+      // between the statements.
       : await purge(db, cutoff, options)
     if (!summary) return skipped(cutoff, started)
     summary.durationMs = Math.round(performance.now() - started)
