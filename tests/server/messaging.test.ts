@@ -1,47 +1,23 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
-import { pairUp, signedInPerson, type Person } from '../support/people'
-import { startServer, type TestServer } from '../support/server'
-import { TestSocket } from '../support/socket'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { useChatServer } from '../support/chat-server'
 import { Client } from '../support/client'
+import type { Person } from '../support/people'
+import { TestSocket } from '../support/socket'
 
-let server: TestServer
-let mail: MailCatcher
-const sockets: TestSocket[] = []
-
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' })
-})
-afterAll(async () => {
-  sockets.forEach(socket => socket.close())
-  await server.stop()
-  await mail.close()
-})
-
-async function open(person: Person) {
-  const socket = await TestSocket.open(person.client)
-  sockets.push(socket)
-  return socket
-}
-
-async function chattingPair() {
-  const a = await signedInPerson(server, mail, 'ada')
-  const b = await signedInPerson(server, mail, 'bob')
-  const conversationId = await pairUp(a, b)
-  return { a, b, conversationId }
-}
+const chat = useChatServer()
+const open = (person: Person) => chat.open(person)
+const chattingPair = () => chat.pair()
 
 describe('the /ws upgrade', () => {
   it('is refused with 401 without a valid session cookie', async () => {
-    const stranger = new Client(server.url)
+    const stranger = new Client(chat.server.url)
     expect(await TestSocket.upgradeStatus(stranger)).toBe(401)
     expect(await TestSocket.upgradeStatus(stranger, { cookie: 'natter_session=forged' })).toBe(401)
   })
 
   it('is refused with 403 from a foreign Origin, even signed in', async () => {
-    const person = await signedInPerson(server, mail)
+    const person = await chat.person()
     expect(await TestSocket.upgradeStatus(person.client, { origin: 'https://evil.example' })).toBe(403)
     expect(await TestSocket.upgradeStatus(person.client)).toBe(101)
   })
@@ -67,14 +43,14 @@ describe('contacts', () => {
   })
 
   it('answers 404, explained, for an address with no account', async () => {
-    const person = await signedInPerson(server, mail)
+    const person = await chat.person()
     const answer = await person.client.post('/api/contacts', { email: 'nobody-here@example.org' })
     expect(answer.status).toBe(404)
     expect(answer.body.message).toMatch(/nobody-here@example.org/)
   })
 
   it('needs a session', async () => {
-    expect((await new Client(server.url).get('/api/contacts')).status).toBe(401)
+    expect((await new Client(chat.server.url).get('/api/contacts')).status).toBe(401)
   })
 })
 
@@ -221,7 +197,7 @@ describe('history', () => {
 
   it('hides a conversation from someone who is not in it: 404', async () => {
     const { a, conversationId } = await chattingPair()
-    const outsider = await signedInPerson(server, mail, 'eve')
+    const outsider = await chat.person('eve')
     expect((await outsider.client.get(`/api/conversations/${conversationId}/messages?after=0`)).status).toBe(404)
     expect((await outsider.client.get(`/api/messages/${a.id}`)).status).toBe(404)
   })
@@ -252,7 +228,7 @@ describe('history', () => {
 
 describe('sign-out', () => {
   it('closes the session\'s sockets', async () => {
-    const person = await signedInPerson(server, mail)
+    const person = await chat.person()
     const socket = await open(person)
     await socket.roundTrip()
     await person.client.post('/api/auth/logout')

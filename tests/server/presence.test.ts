@@ -1,37 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
-import { pairUp, signedInPerson, type Person } from '../support/people'
-import { startServer, type TestServer } from '../support/server'
-import { TestSocket, type Frame } from '../support/socket'
+import { describe, expect, it } from 'vitest'
+import { useChatServer } from '../support/chat-server'
+import type { Person } from '../support/people'
+import type { Frame, TestSocket } from '../support/socket'
 
-let server: TestServer
-let mail: MailCatcher
-const sockets: TestSocket[] = []
-
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' })
-})
-afterAll(async () => {
-  sockets.forEach(socket => socket.close())
-  await server.stop()
-  await mail.close()
-})
-
-async function open(person: Person) {
-  const socket = await TestSocket.open(person.client)
-  sockets.push(socket)
-  await socket.roundTrip()
-  return socket
-}
-
-async function pair() {
-  const a = await signedInPerson(server, mail, 'ada')
-  const b = await signedInPerson(server, mail, 'bob')
-  const conversationId = await pairUp(a, b)
-  return { a, b, conversationId }
-}
+const chat = useChatServer()
+const open = (person: Person) => chat.open(person)
+const pair = () => chat.pair()
 
 const presenceOf = (userId: string, status: string) => (f: Frame) => f.type === 'presence.update' && f.userId === userId && f.status === status
 
@@ -79,7 +54,7 @@ describe('presence', () => {
 
   it('tells only people who share a conversation', async () => {
     const { a, b } = await pair()
-    const stranger = await signedInPerson(server, mail, 'eve')
+    const stranger = await chat.person('eve')
     const se = await open(stranger)
     const sb = await open(b)
     await open(a)
