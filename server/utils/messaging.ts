@@ -3,7 +3,8 @@ import type { BusConsumer } from './bus/types'
 import { fanOut } from './fanout'
 import { log } from './log'
 import { ensureMessagePartitions } from './partitions'
-import { DELIVERY_CHANNEL, MESSAGES_TOPIC, startPersister, type Delivery } from './persister'
+import { measureBusLag } from './metrics'
+import { DELIVERY_CHANNEL, MESSAGES_TOPIC, PERSISTER_GROUP, startPersister, type Delivery } from './persister'
 import { lastSocketClosed, socketOpened, startPresence } from './presence'
 import { startReceipts } from './receipts'
 import { SESSION_REVOKED_CHANNEL } from './sessions'
@@ -35,6 +36,7 @@ export async function startMessaging(backends: Backends) {
   await ensureMessagePartitions(backends.database.db)
   const persister: BusConsumer = await startPersister(backends)
   lifecycle.add(() => persister.stop())
+  measureBusLag(() => backends.bus.lag(MESSAGES_TOPIC, PERSISTER_GROUP))
   const stopDeliveries = await backends.store.subscribe(DELIVERY_CHANNEL, (text) => {
     try {
       fanOut(JSON.parse(text) as Delivery[])

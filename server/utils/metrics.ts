@@ -14,7 +14,25 @@ export const messagesDelivered = new Counter({ name: 'natter_messages_delivered_
 export const rateLimited = new Counter({ name: 'natter_rate_limited_total', help: 'Frames or requests refused by a rate limit', labelNames: ['what'] as const, registers: [metrics] })
 export const sendToPersist = new Histogram({ name: 'natter_send_to_persist_seconds', help: 'From chat.send at the gateway to the committed row', buckets: latencyBuckets, registers: [metrics] })
 export const sendToDeliver = new Histogram({ name: 'natter_send_to_deliver_seconds', help: 'From chat.send at the gateway to chat.receive written to a socket', buckets: latencyBuckets, registers: [metrics] })
-export const busLag = new Gauge({ name: 'natter_bus_consumer_lag', help: 'Messages published but not yet persisted, seen from this instance', registers: [metrics] })
+let lagSource: (() => Promise<number>) | undefined
+/** The persister group's lag, asked of the bus when Prometheus scrapes. */
+export function measureBusLag(source: () => Promise<number>) {
+  lagSource = source
+}
+export const busLag = new Gauge({
+  name: 'natter_bus_consumer_lag',
+  help: 'Messages on the bus not yet committed by the persister group',
+  registers: [metrics],
+  async collect() {
+    if (!lagSource) return
+    try {
+      this.set(await lagSource())
+    }
+    catch {
+      // The bus is down: readiness says so; the gauge keeps its last value.
+    }
+  }
+})
 export const httpDuration = new Histogram({
   name: 'natter_http_request_duration_seconds',
   help: 'HTTP request durations by route and status',

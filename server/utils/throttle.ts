@@ -2,6 +2,7 @@ import type { H3Event } from 'h3'
 import { setResponseHeader } from 'h3'
 import type { Store } from './store/types'
 import { fail } from './http'
+import { rateLimited } from './metrics'
 
 export interface Limit {
   key: string
@@ -20,6 +21,7 @@ export async function hitLimit(store: Store, limit: Limit): Promise<{ allowed: b
 /** The contract's 429: `Retry-After` in the header and, for the UI's countdown, in `data.retryAfter`. */
 export function throttled(event: H3Event, retryAfterMs: number, message: string, code: 'throttled' | 'locked' | 'code_void' = 'throttled'): Error {
   const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000))
+  rateLimited.inc({ what: code === 'throttled' ? 'sign-in' : code })
   setResponseHeader(event, 'Retry-After', retryAfter)
   return fail(429, code, message, { retryAfter })
 }

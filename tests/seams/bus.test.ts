@@ -94,6 +94,22 @@ describe(`bus seam (${realServices ? 'kafka' : 'in-process'})`, () => {
     await vi.waitFor(() => expect(second.seen.map(record => record.value)).toEqual(['3']), { timeout: 30_000 })
   })
 
+  it('reports the lag of a group: published but not yet committed', async () => {
+    const topic = await freshTopic(2)
+    const group = uniqueName('group')
+    let release!: () => void
+    const held = new Promise<void>(resolve => (release = resolve))
+    const { seen, ready } = collect(topic, group, () => held)
+    await ready
+    await bus.publish(topic, Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: String(i) })))
+    expect(await bus.lag(topic, group)).toBe(6)
+    release()
+    await vi.waitFor(async () => {
+      expect(seen).toHaveLength(6)
+      expect(await bus.lag(topic, group)).toBe(0)
+    }, { timeout: 20_000 })
+  })
+
   it('answers a ping', async () => {
     await expect(bus.ping()).resolves.toBeUndefined()
   })

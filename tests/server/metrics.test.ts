@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { useChatServer } from '../support/chat-server'
 
 const chat = useChatServer({ NATTER_METRICS_TOKEN: 'scrape-token-0123456789' })
@@ -29,6 +29,8 @@ describe('/metrics', () => {
     expect(text).toContain('natter_send_to_deliver_seconds_bucket')
     expect(text).toContain('natter_http_request_duration_seconds_bucket{le="0.001",route="/api/auth/verify-otp"')
     expect(text).toContain('process_resident_memory_bytes')
+    // The ack goes out before the offset commit, so the lag drains a moment after it.
+    await vi.waitFor(async () => expect(value(await (await fetch(`${chat.server.url}/metrics`)).text(), 'natter_bus_consumer_lag')).toBe(0), { timeout: 10_000 })
   })
 
   it('refuses a request that came through the proxy, unless it carries the token', async () => {

@@ -147,6 +147,16 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
       await producer.send({ topic, acks: -1, messages })
     },
     consume,
+    async lag(topic, group) {
+      await connectAdmin()
+      const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })])
+      const done = new Map(committed?.partitions.map(p => [p.partition, Number(p.offset)]) ?? [])
+      // A partition the group never committed counts from its low watermark (-1 means none yet).
+      return ends.reduce((sum, end) => {
+        const at = done.get(end.partition) ?? -1
+        return sum + Number(end.high) - (at < 0 ? Number(end.low) : at)
+      }, 0)
+    },
     async ping() {
       await connectAdmin()
       await withTimeout(admin.describeCluster(), 2000, 'kafka did not answer within 2 s')

@@ -140,6 +140,12 @@ export function createMemoryBus(defaultPartitions = 4): Bus {
       for (const group of topic.groups.values()) group.members.forEach(member => member.wake())
     },
     consume,
+    async lag(name, groupName) {
+      const topic = topics.get(name)
+      const group = topic?.groups.get(groupName)
+      if (!topic || !group) return 0
+      return topic.partitions.reduce((sum, partition, index) => sum + end(partition) - group.committed[index]!, 0)
+    },
     async ping() {},
     async close() {
       await Promise.all([...members].map(member => member.stop()))

@@ -41,6 +41,8 @@ export interface Bus {
   publish(topic: string, messages: BusMessage[]): Promise<void>
   /** Resolves once the consumer has joined its group and owns its partitions. */
   consume(options: ConsumeOptions): Promise<BusConsumer>
+  /** Records published to the topic that the group has not committed yet. */
+  lag(topic: string, group: string): Promise<number>
   ping(): Promise<void>
   close(): Promise<void>
 }
