@@ -23,6 +23,13 @@ export default defineNuxtConfig({
     scheduledTasks: { [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge'] }
   },
   typescript: { strict: true },
+  hooks: {
+    // Our API error handler first, for /api; Nuxt's page error handler stays behind it.
+    'nitro:config'(config) {
+      const nuxt = config.errorHandler ? [config.errorHandler].flat() : []
+      config.errorHandler = ['~~/server/api-errors', ...nuxt]
+    }
+  },
   eslint: {
     config: { stylistic: { quotes: 'single', semi: false, commaDangle: 'never' } }
   },

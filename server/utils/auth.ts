@@ -1,9 +1,10 @@
 import type { H3Event } from 'h3'
-import { deleteCookie, getCookie, setCookie } from 'h3'
+import { deleteCookie, getCookie, setCookie, setResponseHeader } from 'h3'
 import type { User } from '../../shared/types/user'
 import { useBackends } from './backends'
 import { useConfig } from './config'
 import { fail } from './http'
+import { log } from './log'
 import { readSession, SESSION_ABSOLUTE_MS, SESSION_COOKIE, type Session } from './sessions'
 import { findUser } from './users'
 
@@ -16,7 +17,16 @@ export interface SignedIn {
 export async function requireUser(event: H3Event): Promise<SignedIn> {
   const known = event.context.signedIn as SignedIn | undefined
   if (known) return known
-  const signedIn = await lookupSession(getCookie(event, SESSION_COOKIE))
+  let signedIn: SignedIn | undefined
+  try {
+    signedIn = await lookupSession(getCookie(event, SESSION_COOKIE))
+  }
+  catch (error) {
+    // The store or the database is down: say so (503, retry) instead of a bare 500.
+    log.warn('auth: session lookup failed', { error })
+    setResponseHeader(event, 'Retry-After', 5)
+    throw fail(503, 'unavailable', 'Natter cannot check your session right now. Try again in a moment.')
+  }
   if (!signedIn) throw fail(401, 'unauthenticated', 'You are not signed in.')
   event.context.signedIn = signedIn
   return signedIn

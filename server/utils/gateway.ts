@@ -71,8 +71,16 @@ export async function handleFrame(backends: Backends, socket: ChatSocket, data: 
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return refuse(socket, 'invalid_frame', 'A frame is a JSON object with a type.')
   const { type, clientId } = json as { type?: unknown, clientId?: unknown }
-  if (!CLIENT_FRAME_TYPES.includes(type as never)) return refuse(socket, 'unknown_type', `Unknown frame type: ${String(type).slice(0, 40)}.`, clientId)
-  const parsed = ClientFrameSchema.safeParse(json)
+  // Never String() a hostile value: an object without a usable toString throws.
+  if (!CLIENT_FRAME_TYPES.includes(type as never)) return refuse(socket, 'unknown_type', `Unknown frame type: ${typeof type === 'string' ? type.slice(0, 40) : typeof type}.`, clientId)
+  let parsed: ReturnType<typeof ClientFrameSchema.safeParse>
+  try {
+    parsed = ClientFrameSchema.safeParse(json)
+  }
+  catch {
+    // NOTE: zod 4 can throw (not fail) on objects posing as arrays, e.g. { length: { toString: 1 } }.
+    return refuse(socket, 'invalid_frame', `${type}: the frame does not match its schema.`, clientId)
+  }
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     return refuse(socket, 'invalid_frame', `${type}: ${issue?.path.join('.') || 'frame'}: ${issue?.message ?? 'invalid'}`, clientId)

@@ -27,18 +27,20 @@ export async function readBodyAs<S extends z.ZodType>(event: H3Event, schema: S)
   catch {
     throw fail(400, 'invalid_json', 'The request body is not valid JSON.')
   }
-  const result = schema.safeParse(json)
-  if (!result.success) {
-    const issues = result.error.issues.map(issue => ({ path: issue.path.join('.'), message: issue.message }))
-    throw fail(400, 'invalid_body', issues[0]?.message ?? 'The request body is not valid.', { issues })
-  }
-  return result.data
+  return validated(schema)(json)
 }
 
 /** A zod schema as an h3 validator that fails with the contract's 400 shape. */
 export function validated<S extends z.ZodType>(schema: S) {
   return (value: unknown): z.output<S> => {
-    const result = schema.safeParse(value)
+    let result: z.ZodSafeParseResult<z.output<S>>
+    try {
+      result = schema.safeParse(value)
+    }
+    catch {
+      // NOTE: zod 4 can throw (not fail) on objects posing as arrays, e.g. { length: { toString: 1 } }.
+      throw fail(400, 'invalid_body', 'The request does not match its schema.')
+    }
     if (result.success) return result.data
     const issues = result.error.issues.map(issue => ({ path: issue.path.join('.'), message: issue.message }))
     throw fail(400, 'invalid_body', issues[0]?.message ?? 'The request is not valid.', { issues })

@@ -131,6 +131,34 @@ function delivery(event: SendEvent, stored: { id: string, seq: number, createdAt
   }
 }
 
+// SQLSTATE class 22 (data exception): the same record will fail the same way on every retry.
+const isDataError = (error: unknown) => typeof (error as { code?: unknown })?.code === 'string' && (error as { code: string }).code.startsWith('22')
+
+/**
+ * A batch PostgreSQL refuses as data would block its partition forever if retried whole: store
+ * the records one by one and drop (with a log line) only those it refuses. Any other failure
+ * (the database is down) is thrown, and the bus redelivers the batch.
+ */
+async function persistIsolatingBadData(db: Kysely<Database>, events: SendEvent[]): Promise<Delivery[]> {
+  try {
+    return await persistBatch(db, events)
+  }
+  catch (error) {
+    if (!isDataError(error)) throw error
+    const deliveries: Delivery[] = []
+    for (const event of events) {
+      try {
+        deliveries.push(...await persistBatch(db, [event]))
+      }
+      catch (single) {
+        if (!isDataError(single)) throw single
+        log.error('persister: dropping a record the database refuses', { code: (single as { code: string }).code, conversationId: event.conversationId, clientId: event.clientId })
+      }
+    }
+    return deliveries
+  }
+}
+
 /**
  * The persister consumer group: batch → one transaction → then the deliveries go to every
  * instance through the store's pub/sub. Offsets are committed by the bus only after this returns.
@@ -155,7 +183,7 @@ export async function startPersister({ bus, store, database }: Backends): Promis
       const cutoff = retentionCutoff(useConfig().retentionDays).getTime()
       const live = events.filter(event => event.sentAt > cutoff)
       if (live.length < events.length) log.warn('persister: dropping records past retention', { count: events.length - live.length })
-      const deliveries = await persistBatch(database.db, live)
+      const deliveries = await persistIsolatingBadData(database.db, live)
       const now = Date.now()
       for (const item of deliveries) {
         if (item.duplicate) continue

@@ -11,6 +11,8 @@ const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/u
 
 export const MessageBodySchema = z
   .string()
+  // Lone surrogates are not text: PostgreSQL cannot store them as UTF-8.
+  .refine(body => body.isWellFormed(), 'Messages must be valid Unicode text.')
   .refine(body => !CONTROL.test(body), 'Messages cannot contain control characters.')
   .transform(body => body.trim())
   .pipe(z.string().min(1, 'A message cannot be empty.').max(MAX_BODY_CHARS, `A message is at most ${MAX_BODY_CHARS} characters.`))

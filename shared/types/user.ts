@@ -22,4 +22,4 @@ export interface PublicUser {
 export type ErrorCode
   = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'csrf_failed' | 'foreign_origin'
     | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong' | 'code_expired' | 'code_used'
-    | 'code_void' | 'not_found' | 'not_ready' | 'forbidden' | 'internal'
+    | 'code_void' | 'not_found' | 'not_ready' | 'forbidden' | 'unavailable' | 'method_not_allowed' | 'internal'

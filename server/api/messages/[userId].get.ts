@@ -1,12 +1,12 @@
-import { getValidatedQuery, getValidatedRouterParams } from 'h3'
+import { getQuery, getRouterParams } from 'h3'
 import { z } from 'zod'
 import { HistoryQuery } from '../../../shared/types/chat'
 
 const Params = z.object({ userId: z.uuid() })
 
 export default defineEventHandler(async (event) => {
-  const { userId } = await getValidatedRouterParams(event, validated(Params))
-  const query = await getValidatedQuery(event, validated(HistoryQuery))
+  const { userId } = validated(Params)(getRouterParams(event))
+  const query = validated(HistoryQuery)(getQuery(event))
   const { user } = await requireUser(event)
   const { database } = await useBackends()
   const conversationId = await findDirectConversation(database.db, user.id, userId)

@@ -1,0 +1,19 @@
+import { STATUS_CODES } from 'node:http'
+import { getRequestHeader, send, setResponseHeader, setResponseStatus } from 'h3'
+import { log } from './utils/log'
+
+// API errors always answer the contract's JSON, `data.code` included: also for a path or method
+// no handler serves, and for an unexpected failure (no stack, ever). A browser asking for a page
+// (Accept: text/html) falls through to Nuxt's error page.
+export default defineNitroErrorHandler((error, event) => {
+  const api = event.path.startsWith('/api/') || event.path.startsWith('/metrics')
+  if (!api && (getRequestHeader(event, 'accept') ?? '').includes('text/html')) return
+  const statusCode = error.statusCode || 500
+  const known = error.data && typeof error.data === 'object' && 'code' in error.data
+  const code = known ? undefined : statusCode === 404 ? 'not_found' : statusCode === 405 ? 'method_not_allowed' : statusCode >= 500 ? 'internal' : 'invalid_body'
+  if (statusCode >= 500 && !known) log.error('request failed', { path: event.path.split('?')[0], error })
+  const message = known || statusCode < 500 ? error.message : 'Something went wrong on the server. Try again.'
+  setResponseStatus(event, statusCode, STATUS_CODES[statusCode])
+  setResponseHeader(event, 'Content-Type', 'application/json')
+  return send(event, JSON.stringify({ statusCode, statusMessage: STATUS_CODES[statusCode], message, data: known ? error.data : { code } }))
+})
