@@ -47,8 +47,10 @@ export function createKafkaBus(brokers: string[], clientId = 'natter'): Bus {
     const consumer = kafka.consumer({
       groupId: options.group,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      // A crashed member's partitions wait this long for a new owner: 10 s, not the default 30.
+      // The redelivery loop heartbeats between attempts, so a database outage does not evict.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
       allowAutoTopicCreation: false
     })
     consumers.add(consumer)
