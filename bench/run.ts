@@ -1,0 +1,969 @@
+// Natter's benchmark harness (issue 7). Starts the built server(s) itself, seeds people, drives
+// real WebSocket traffic and measures it against a bare relay on the same machine.
+//
+//   npm run bench -- <scenario> [--users N] [--rate R] [--duration S] [--backend embedded|real] [--instances 1|2]
+//
+// Scenarios: seed-100, users-1k, throughput, connections. See docs/performance.md.
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { seedDirect, seedViaHttp, type BenchUser, type Seeded } from './seed'
+import { startMailCatcher } from './support/mail'
+import type { WebSocket } from 'ws'
+import { closeSockets, histogram, openSockets, percentiles, runLoad, type LoadResult, type Percentiles, type Step, type StepStats, type Target } from './support/load'
+import { cleanup, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
+import { explainHistory, readHistory, seedHistory } from './support/history'
+import { difference, scrape, type ServerMetrics } from './support/metrics'
+import { monotonicMicros, summarizeProfile, type ProfileSummary } from './support/profile'
+import { ms, ratio, renderSvg, table, type Panel } from './support/report'
+import { pidsNamed, Sampler, type UsageSummary } from './support/sampler'
+import { ensureDatabase, root, startNatter, startPrivateKafka, startPrivateRedis, startRelay, type RunningServer } from './support/servers'
+
+const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'connections', 'history'] as const
+type Scenario = typeof SCENARIOS[number]
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'users': { type: 'string' },
+    'rate': { type: 'string' },
+    'duration': { type: 'string' },
+    'backend': { type: 'string', default: 'embedded' },
+    'instances': { type: 'string', default: '1' },
+    'connections': { type: 'string' },
+    'warmup': { type: 'string' },
+    'body': { type: 'string', default: '100' },
+    'relay': { type: 'boolean', default: true },
+    'no-relay': { type: 'boolean', default: false },
+    'relay-duration': { type: 'string', default: '20' },
+    'database': { type: 'string' },
+    'rows': { type: 'string', default: '10000000' },
+    'seed-timeout': { type: 'string', default: '1800' },
+    'redis': { type: 'string', default: 'private' },
+    'kafka': { type: 'string', default: 'private' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'ping-every': { type: 'string' },
+    'quiet': { type: 'string', default: '30' },
+    'nice': { type: 'string', default: '0' },
+    'quiet-timeout': { type: 'string', default: '0' },
+    'help': { type: 'boolean', default: false }
+  }
+})
+
+const scenario = positionals[0] as Scenario
+if (values.help || !SCENARIOS.includes(scenario)) {
+  console.log(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--users N] [--rate R] [--duration S]
+       [--backend embedded|real] [--instances 1|2] [--connections N] [--no-relay] [--cpu-prof]
+       [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]`)
+  process.exit(values.help ? 0 : 2)
+}
+
+const backend = values.backend === 'real' ? 'real' : 'embedded'
+if (values.backend !== 'real' && values.backend !== 'embedded') throw new Error('--backend: embedded or real')
+const instances = Number(values.instances)
+if (instances !== 1 && instances !== 2) throw new Error('--instances: 1 or 2')
+if (instances === 2 && backend === 'embedded') throw new Error('--instances 2 needs --backend real: the embedded store and bus live inside one process')
+if (scenario === 'history' && backend !== 'real') throw new Error('history needs --backend real: ten million rows are a job for PostgreSQL, not PGlite')
+// The bench's own databases: natter_bench is where bench/retention.ts drops and vacuums partitions.
+const databaseUrl = values.database ?? `postgres://postgres@127.0.0.1:5432/${scenario === 'history' ? 'natter_bench_history' : 'natter_bench_load'}`
+
+const num = (value: string | undefined, fallback: number) => {
+  if (value === undefined) return fallback
+  const parsed = Number(value)
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`not a positive number: ${value}`)
+  return parsed
+}
+const even = (n: number) => n + (n % 2)
+
+// Each person sends at most this many a second: the gateway allows 10 a second with bursts of 20.
+const MAX_PER_USER_RATE = 6
+const RAMP = [50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000]
+
+interface Plan { users: number, steps: Step[], warmup: number, relaySteps: (reached: number) => Step[], drainMs: number }
+
+function plan(): Plan {
+  const relaySeconds = num(values['relay-duration'], 20)
+  switch (scenario) {
+    case 'seed-100':
+    case 'users-1k': {
+      const users = even(num(values.users, scenario === 'seed-100' ? 100 : 1000))
+      // One message every ~2 s from each person unless told otherwise.
+      const rate = num(values.rate, users / 2)
+      const seconds = num(values.duration, 60)
+      if (rate / users > MAX_PER_USER_RATE) throw new Error(`--rate ${rate} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
+      return { users, steps: [{ rate, seconds }], warmup: num(values.warmup, 3), relaySteps: () => [{ rate, seconds: Math.min(seconds, relaySeconds) }], drainMs: 20_000 }
+    }
+    case 'throughput': {
+      const users = even(num(values.users, 2000))
+      const top = Math.min(num(values.rate, 12_000), users * MAX_PER_USER_RATE)
+      const seconds = num(values.duration, 15)
+      const rates = RAMP.filter(rate => rate <= top)
+      if (!rates.length || rates[rates.length - 1]! < top) rates.push(top)
+      const steps = rates.map(rate => ({ rate, seconds }))
+      // A longer warm-up: a freshly started Kafka broker is still compiling its hot paths.
+      return { users, steps, warmup: num(values.warmup, 10), relaySteps: reached => steps.slice(0, reached), drainMs: 30_000 }
+    }
+    case 'history':
+      return { users: even(num(values.users, 2000)), steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
+    case 'connections': {
+      const count = num(values.connections, 5000)
+      const users = even(num(values.users, backend === 'real' ? count : Math.min(count, 1000)))
+      return { users, steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
+    }
+  }
+}
+
+const settings = plan()
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
+const runName = `${stamp}-${scenario}-${backend}${instances === 2 ? '-2i' : ''}`
+const resultsDir = join(root, 'bench/results', runName)
+mkdirSync(resultsDir, { recursive: true })
+const log = (line: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`)
+const t0 = performance.now()
+const notes: string[] = []
+
+interface Stack {
+  servers: RunningServer[]
+  env: Record<string, string>
+  pids: Record<string, number>
+  seed(count: number, label: string): Promise<Seeded>
+  describe: Record<string, string>
+}
+
+async function startStack(fileLimit?: number): Promise<Stack> {
+  const pids: Record<string, number> = {}
+  const describe: Record<string, string> = {}
+  let env: Record<string, string>
+  let seed: Stack['seed']
+  if (backend === 'embedded') {
+    const mail = await startMailCatcher()
+    env = { SMTP_URL: mail.url }
+    describe.database = 'PGlite in the server process'
+    describe.store = 'in-process'
+    describe.bus = 'in-process'
+    seed = (count, label) => seedViaHttp(servers[0]!.url, mail, count, label)
+  }
+  else {
+    await ensureDatabase(databaseUrl)
+    let redis = values.redis
+    if (redis === 'private') {
+      const started = await startPrivateRedis()
+      redis = started.url
+      pids.redis = started.pid
+      describe.store = `private redis-server at ${redis}`
+    }
+    else {
+      describe.store = `Redis at ${redis}`
+    }
+    let kafka = values.kafka
+    if (scenario === 'history') {
+      describe.bus = 'in-process (history sends nothing)'
+    }
+    else if (kafka === 'private') {
+      log('starting a private Kafka broker')
+      const started = await startPrivateKafka()
+      kafka = started.brokers
+      pids.kafka = started.pid
+      describe.bus = `private Kafka (KRaft, 1 node) at ${kafka}`
+    }
+    else {
+      describe.bus = `Kafka at ${kafka}`
+      notes.push('The shared Kafka broker was used: the persister group natter-persister is shared with any other Natter using that broker.')
+    }
+    describe.database = `PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`
+    env = { DATABASE_URL: databaseUrl, REDIS_URL: redis, ...(scenario !== 'history' && { KAFKA_BROKERS: kafka }) }
+    seed = (count, label) => seedDirect({ DATABASE_URL: databaseUrl, REDIS_URL: redis }, count, label)
+  }
+  describe.mail = backend === 'embedded' ? 'SMTP to the bench\'s mail catcher' : 'log (not used)'
+  const servers: RunningServer[] = []
+  for (let i = 0; i < instances; i++) {
+    const server = await startNatter({
+      label: `natter-${i}`,
+      env,
+      fileLimit,
+      nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resultsDir, '--cpu-prof-name', `natter-${i}.cpuprofile`] : []
+    })
+    servers.push(server)
+    pids[`natter-${i}`] = server.pid
+    log(`natter-${i} ready at ${server.url} (pid ${server.pid})`)
+  }
+  return { servers, env, pids, seed, describe }
+}
+
+function natterTarget(servers: RunningServer[]): Target {
+  // Partners (2k, 2k+1) sit on different instances when there are two: every message crosses.
+  const serverOf = (index: number) => servers[index % servers.length]!
+  return {
+    label: 'natter',
+    url: (_user, index) => `${serverOf(index).url.replace(/^http/, 'ws')}/ws`,
+    headers: (user, index) => ({ cookie: user.cookie, origin: serverOf(index).url })
+  }
+}
+
+function relayTarget(relay: RunningServer): Target {
+  return {
+    label: 'relay',
+    url: user => `${relay.url.replace(/^http/, 'ws')}/ws?user=${user.id}`,
+    headers: () => ({})
+  }
+}
+
+interface StoredCheck { method: string, conversations: number, stored: number, acked: number, ackedNotStored: number, storedNotAcked: number, seconds: number }
+
+/** What the database holds for the bench's conversations, against what was acknowledged. */
+async function checkStored(stack: Stack, users: BenchUser[], ackedIds: Map<string, string[]>): Promise<StoredCheck> {
+  const started = performance.now()
+  const conversations = [...new Set(users.map(user => user.conversationId))]
+  const stored = new Map<string, Set<string>>()
+  let method: string
+  if (backend === 'real') {
+    method = 'SQL on PostgreSQL'
+    const pg = (await import('pg')).default
+    const client = new pg.Client({ connectionString: databaseUrl })
+    await client.connect()
+    try {
+      const { rows } = await client.query<{ c: string, id: string }>('select conversation_id::text as c, id::text as id from messages where conversation_id = any($1::uuid[])', [conversations])
+      for (const row of rows) {
+        const set = stored.get(row.c) ?? new Set()
+        set.add(row.id)
+        stored.set(row.c, set)
+      }
+    }
+    finally {
+      await client.end()
+    }
+  }
+  else {
+    method = 'GET /api/conversations/{id}/messages?after=…&limit=200'
+    const server = stack.servers[0]!
+    const memberOf = new Map(users.map(user => [user.conversationId, user]))
+    let next = 0
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < conversations.length) {
+        const conversationId = conversations[next++]!
+        const member = memberOf.get(conversationId)!
+        const set = new Set<string>()
+        // Bounded: no conversation in a bench run holds more than 200 pages.
+        for (let after = 0, page = 0; page < 200; page++) {
+          const response = await fetch(`${server.url}/api/conversations/${conversationId}/messages?after=${after}&limit=200`, { headers: { cookie: member.cookie, origin: server.url } })
+          if (!response.ok) throw new Error(`history answered ${response.status} for ${conversationId}`)
+          const { messages } = await response.json() as { messages: Array<{ id: string, seq: number }> }
+          for (const message of messages) set.add(message.id)
+          if (messages.length < 200) break
+          after = messages[messages.length - 1]!.seq
+        }
+        stored.set(conversationId, set)
+      }
+    }))
+  }
+  let storedCount = 0
+  let acked = 0
+  let ackedNotStored = 0
+  let matched = 0
+  for (const set of stored.values()) storedCount += set.size
+  for (const [conversationId, ids] of ackedIds) {
+    const set = stored.get(conversationId)
+    for (const id of ids) {
+      acked++
+      if (set?.has(id)) matched++
+      else ackedNotStored++
+    }
+  }
+  return { method, conversations: conversations.length, stored: storedCount, acked, ackedNotStored, storedNotAcked: storedCount - matched, seconds: (performance.now() - started) / 1000 }
+}
+
+function usageOf(sampler: Sampler, pids: Record<string, number>, from: number, to: number): Record<string, UsageSummary | undefined> {
+  return Object.fromEntries(Object.keys(pids).map(label => [label, sampler.usage(label, from, to)]))
+}
+
+function machine() {
+  const list = cpus()
+  return {
+    cpus: list.length,
+    model: list[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    loadAverageAtStart: loadavg().map(value => Math.round(value * 100) / 100),
+    shared: 'other builds, test runs and services run on the same machine at the same time'
+  }
+}
+
+const stripIds = (result: LoadResult) => ({ ...result, ackedIds: undefined })
+
+// ---------------------------------------------------------------- load scenarios
+
+interface SideResult {
+  load: LoadResult
+  usage: Record<string, UsageSummary | undefined>
+  machineBusyPercent: number
+  /** Cores used by processes that are not part of the run (others' builds and tests). */
+  othersCores: number
+  quiet: { waitedSeconds: number, busyPercent: number }
+  rssPerSocketKB?: number
+  serverMetrics?: Record<string, ServerMetrics>
+  stored?: StoredCheck
+  lost?: { ackedNotReceived: number, ackedNotStored: number }
+  series: Record<string, Array<[number, number]>>
+}
+
+const groups = (): Record<string, () => number[]> => (backend === 'real' ? { postgres: () => pidsNamed('postgres') } : {})
+const quiet = () => waitForQuiet(num(values.quiet, 30), Math.max(0, Number(values['quiet-timeout']) || 0) * 1000, log)
+
+async function measure(target: Target, users: BenchUser[], steps: Step[], pids: Record<string, number>, serverLabels: string[], stack?: Stack): Promise<SideResult> {
+  const servers = stack?.servers ?? []
+  let scrapesBefore: Awaited<ReturnType<typeof scrape>>[] = []
+  const calm = await quiet()
+  const sampler = new Sampler({ ...pids, generator: process.pid }, target.label === 'natter' ? groups() : {})
+  await sleep(1500)
+  sampler.now()
+  const rssBefore = serverLabels.reduce((sum, label) => sum + (sampler.usage(label)?.rssEndMB ?? 0), 0)
+  let rssAfterOpen = 0
+  const load = await runLoad({
+    users,
+    target,
+    steps,
+    warmupSeconds: settings.warmup,
+    bodyChars: num(values.body, 100),
+    drainMs: settings.drainMs,
+    settleMs: 5000,
+    pingEveryMs: 25_000,
+    stopAfter: scenario === 'throughput' ? stopRamp : undefined,
+    afterOpen: async () => {
+      await sleep(2000)
+      sampler.now()
+      rssAfterOpen = serverLabels.reduce((sum, label) => sum + (sampler.usage(label)?.rssEndMB ?? 0), 0)
+      scrapesBefore = await Promise.all(servers.map(server => scrape(server.url)))
+    },
+    log
+  })
+  sampler.stop()
+  const scrapesAfter = await Promise.all(servers.map(server => scrape(server.url)))
+  const tracked = { ...pids, generator: process.pid, ...(target.label === 'natter' ? groups() : {}) }
+  const usage = usageOf(sampler, tracked, load.startedAt, load.endedAt)
+  const side: SideResult = {
+    load,
+    usage,
+    machineBusyPercent: sampler.machineBusy(load.startedAt, load.endedAt),
+    othersCores: sampler.othersCores(Object.keys(tracked), load.startedAt, load.endedAt),
+    quiet: calm,
+    serverMetrics: servers.length ? Object.fromEntries(servers.map((server, index) => [server.label, difference(scrapesBefore[index] ?? [], scrapesAfter[index] ?? [])])) : undefined,
+    rssPerSocketKB: Math.round(((rssAfterOpen - rssBefore) * 1024) / load.sockets * 10) / 10,
+    series: {}
+  }
+  const begin = load.measuredAt
+  for (const label of serverLabels) {
+    side.series[`${label} CPU %`] = (sampler.points.get(label) ?? []).filter(p => p.at >= begin).map(p => [(p.at - begin) / 1000, p.cpuPercent])
+    side.series[`${label} RSS MB`] = (sampler.points.get(label) ?? []).filter(p => p.at >= begin).map(p => [(p.at - begin) / 1000, p.rssMB])
+  }
+  if (stack) {
+    side.stored = await checkStored(stack, users, load.ackedIds)
+    side.lost = { ackedNotReceived: load.all.ackedNotReceived, ackedNotStored: side.stored.ackedNotStored }
+    log(`stored check (${side.stored.method}): ${side.stored.stored} rows, ${side.stored.acked} acked, ${side.stored.ackedNotStored} acked but not stored, ${side.stored.storedNotAcked} stored without an ack seen`)
+  }
+  return side
+}
+
+// The box is shared: one stall from someone else's build must not end the ramp, two in a row do.
+let overBefore = false
+function stopRamp(step: StepStats): boolean {
+  const failed = Object.values(step.errors).reduce((sum, n) => sum + n, 0) + step.unanswered
+  const over = step.receive.p99 > 250
+  const stop = step.backlogged || failed > step.sent * 0.01 || (over && overBefore)
+  overBefore = over
+  return stop
+}
+
+function heldRate(steps: StepStats[]): StepStats | undefined {
+  const held = steps.filter(step => step.receive.p99 <= 50 && !step.backlogged && step.unanswered === 0 && step.ackedNotReceived === 0
+    && Object.keys(step.errors).length === 0)
+  return held[held.length - 1]
+}
+
+async function loadScenario() {
+  const fileLimit = settings.users + 4096
+  raiseFileLimit(process.pid, fileLimit)
+  const stack = await startStack(fileLimit)
+  const label = `bench-${Date.now().toString(36)}`
+  log(`seeding ${settings.users} people in ${settings.users / 2} conversations (${backend === 'real' ? 'directly through the app\'s services' : 'through the sign-in endpoints'})`)
+  const seeded = await stack.seed(settings.users, label)
+  log(`seeded in ${seeded.seconds.toFixed(1)} s`)
+  const serverLabels = stack.servers.map(server => server.label)
+  const natter = await measure(natterTarget(stack.servers), seeded.users, settings.steps, stack.pids, serverLabels, stack)
+  const serverLogs = stack.servers.map(server => ({ label: server.label, tail: server.logs.slice(-40) }))
+  for (const server of stack.servers) await server.stop()
+  let profiles: ProfileSummary[] = []
+  if (values['cpu-prof']) {
+    const window = { from: monotonicMicros(natter.load.measuredAt), to: monotonicMicros(natter.load.endedAt) }
+    profiles = readdirSync(resultsDir).filter(name => name.endsWith('.cpuprofile')).map(name => summarizeProfile(join(resultsDir, name), window))
+  }
+  let relay: SideResult | undefined
+  if (values.relay && !values['no-relay']) {
+    const server = await startRelay(fileLimit)
+    log(`relay at ${server.url} (pid ${server.pid})`)
+    const steps = settings.relaySteps(natter.load.steps.length)
+    relay = await measure(relayTarget(server), seeded.users, steps, { relay: server.pid }, ['relay'])
+    await server.stop()
+  }
+  await report({ stack, seeded, natter, relay, profiles, serverLogs })
+}
+
+// ---------------------------------------------------------------- connections
+
+interface ConnectionsSide {
+  target: string
+  sockets: number
+  openSeconds: number
+  connect: Percentiles
+  rssBaselineMB: number
+  rssOpenMB: number
+  /** Least-squares slope of RSS over the number of open sockets. */
+  rssPerSocketKB: number
+  /** (RSS after the idle phase − RSS before opening) / sockets. */
+  rssPerSocketEndToEndKB: number
+  rssPoints: Array<[number, number]>
+  /** From the server's /metrics at each step: how the per-socket memory splits (Natter only). */
+  heapPerSocketKB?: number
+  externalPerSocketKB?: number
+  idleCpuPercent: number
+  pingCpuPercent: number
+  pingsPerSecond: number
+  pongs: number
+  pingRtt: Percentiles
+  cpuMicrosPerPing: number
+  failed?: string
+  series: Record<string, Array<[number, number]>>
+}
+
+/** RSS once it stops moving (bounded): GC and allocator noise otherwise swamp a per-socket figure. */
+async function stableRss(sampler: Sampler, label: string): Promise<number> {
+  let previous = -1
+  for (let i = 0; i < 10; i++) {
+    await sleep(1500)
+    sampler.now()
+    const rss = sampler.usage(label)?.rssEndMB ?? 0
+    if (Math.abs(rss - previous) < 0.5) return rss
+    previous = rss
+  }
+  return previous
+}
+
+function slope(points: Array<[number, number]>): number {
+  const n = points.length
+  if (n < 2) return 0
+  const mx = points.reduce((sum, [x]) => sum + x, 0) / n
+  const my = points.reduce((sum, [, y]) => sum + y, 0) / n
+  const sxx = points.reduce((sum, [x]) => sum + (x - mx) ** 2, 0)
+  return sxx ? points.reduce((sum, [x, y]) => sum + (x - mx) * (y - my), 0) / sxx : 0
+}
+
+function gauge(samples: Awaited<ReturnType<typeof scrape>>, name: string): number {
+  return samples.filter(sample => sample.name === name).reduce((sum, sample) => sum + sample.value, 0) / 2 ** 20
+}
+
+async function connectionsSide(target: Target, users: BenchUser[], count: number, pid: number, label: string, metricsUrl?: string): Promise<ConnectionsSide> {
+  const heapPoints: Array<[number, number]> = []
+  const externalPoints: Array<[number, number]> = []
+  const memoryPoint = async (sockets: number) => {
+    if (!metricsUrl) return
+    const samples = await scrape(metricsUrl)
+    heapPoints.push([sockets, gauge(samples, 'nodejs_heap_size_used_bytes')])
+    externalPoints.push([sockets, gauge(samples, 'nodejs_external_memory_bytes')])
+  }
+  await quiet()
+  const sampler = new Sampler({ [label]: pid, generator: process.pid })
+  const begin = performance.now()
+  const pingEveryMs = num(values['ping-every'], 5000)
+  const idleMs = 20_000
+  await sleep(3000)
+  // One socket per person when there are enough people; otherwise several devices each.
+  const people = Array.from({ length: count }, (_, index) => users[index % users.length]!)
+  // Past ~28k sockets one local address runs out of ports: 20k per loopback address.
+  const localAddress = (index: number) => `127.0.0.${1 + Math.floor(index / 20_000)}`
+  // Opened in five chunks with the RSS read after each: the slope says more than two noisy points.
+  const rssPoints: Array<[number, number]> = [[0, await stableRss(sampler, label)]]
+  await memoryPoint(0)
+  const sockets: WebSocket[] = []
+  const connect = histogram()
+  let openSeconds = 0
+  let failed: string | undefined
+  const chunk = Math.ceil(count / 5)
+  for (let from = 0; from < count && !failed; from += chunk) {
+    const opened = await openSockets(people.slice(from, from + chunk), target, 200, localAddress, from)
+    sockets.push(...opened.sockets)
+    connect.add(opened.connect)
+    openSeconds += opened.seconds
+    failed = opened.failed
+    rssPoints.push([sockets.length, await stableRss(sampler, label)])
+    await memoryPoint(sockets.length)
+    log(`${label}: ${sockets.length} sockets open, RSS ${rssPoints[rssPoints.length - 1]![1].toFixed(1)} MB${failed ? `; opening stopped: ${failed}` : ''}`)
+  }
+  const open = sockets.length
+  const baseline = { rssEndMB: rssPoints[0]![1] }
+  const pongs = { count: 0 }
+  const rtt = histogram()
+  const pingAt = new Float64Array(sockets.length)
+  sockets.forEach((ws, index) => ws?.on('message', (data) => {
+    if (String(data) !== '{"type":"pong"}') return
+    pongs.count++
+    if (pingAt[index]) rtt.recordValue(Math.max(1, Math.round((performance.now() - pingAt[index]) * 1000)))
+  }))
+  // Idle: only the server's own heartbeat (a protocol ping every 7 s, presence refresh) runs.
+  await sleep(5000)
+  const idleFrom = performance.now()
+  await sleep(idleMs)
+  sampler.now()
+  const idleTo = performance.now()
+  const idle = sampler.usage(label, idleFrom, idleTo)!
+  // Pinging: every socket sends the app's ping once per pingEveryMs, spread evenly.
+  const pingFrom = performance.now()
+  let sent = 0
+  const live = sockets.filter(Boolean)
+  const perSlice = Math.ceil(live.length / (pingEveryMs / 100))
+  const timer = setInterval(() => {
+    const now = performance.now()
+    for (let k = 0; k < perSlice; k++) {
+      const index = (sent + k) % live.length
+      pingAt[index] = now
+      live[index]!.send('{"type":"ping"}')
+    }
+    sent += perSlice
+  }, 100)
+  await sleep(idleMs)
+  clearInterval(timer)
+  await sleep(500)
+  sampler.now()
+  const pingTo = performance.now()
+  const pinging = sampler.usage(label, pingFrom, pingTo)!
+  sampler.stop()
+  await closeSockets(live)
+  const pingsPerSecond = sent / ((pingTo - pingFrom) / 1000)
+  const series: ConnectionsSide['series'] = {
+    [`${label} RSS MB`]: (sampler.points.get(label) ?? []).map(p => [(p.at - begin) / 1000, p.rssMB]),
+    [`${label} CPU %`]: (sampler.points.get(label) ?? []).map(p => [(p.at - begin) / 1000, p.cpuPercent])
+  }
+  return {
+    target: label,
+    sockets: open,
+    openSeconds,
+    connect: percentiles(connect),
+    rssBaselineMB: baseline.rssEndMB,
+    rssOpenMB: idle.rssEndMB,
+    rssPerSocketKB: Math.round(slope(rssPoints) * 1024 * 10) / 10,
+    rssPerSocketEndToEndKB: open ? Math.round(((idle.rssEndMB - baseline.rssEndMB) * 1024 * 10) / open) / 10 : 0,
+    rssPoints,
+    heapPerSocketKB: metricsUrl ? Math.round(slope(heapPoints) * 1024 * 10) / 10 : undefined,
+    externalPerSocketKB: metricsUrl ? Math.round(slope(externalPoints) * 1024 * 10) / 10 : undefined,
+    idleCpuPercent: idle.cpuPercent,
+    pingCpuPercent: pinging.cpuPercent,
+    pingsPerSecond: Math.round(pingsPerSecond),
+    pongs: pongs.count,
+    pingRtt: percentiles(rtt),
+    cpuMicrosPerPing: pingsPerSecond ? Math.round(((pinging.cpuPercent - idle.cpuPercent) / 100) * 1e6 / pingsPerSecond) : 0,
+    failed,
+    series
+  }
+}
+
+async function connectionsScenario() {
+  const count = num(values.connections, 5000)
+  const fileLimit = count + 8192
+  const mine = raiseFileLimit(process.pid, fileLimit)
+  if (mine < count + 100) notes.push(`The bench process could only get ${mine} open files; sockets beyond that fail.`)
+  const stack = await startStack(fileLimit)
+  const label = `bench-${Date.now().toString(36)}`
+  log(`seeding ${settings.users} people for ${count} sockets`)
+  const seeded = await stack.seed(settings.users, label)
+  log(`seeded in ${seeded.seconds.toFixed(1)} s`)
+  const natter = await connectionsSide(natterTarget(stack.servers.slice(0, 1)), seeded.users, count, stack.servers[0]!.pid, 'natter-0', stack.servers[0]!.url)
+  const serverLogs = stack.servers.map(server => ({ label: server.label, tail: server.logs.slice(-40) }))
+  for (const server of stack.servers) await server.stop()
+  let relay: ConnectionsSide | undefined
+  if (values.relay && !values['no-relay']) {
+    const server = await startRelay(fileLimit)
+    relay = await connectionsSide(relayTarget(server), seeded.users, count, server.pid, 'relay')
+    await server.stop()
+  }
+  for (const server of stack.servers) {
+    if (server.errors.count) notes.push(`${server.label} logged ${server.errors.count} errors; the first: ${server.errors.first}`)
+  }
+  const result = {
+    scenario,
+    backend,
+    instances,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    machine: machine(),
+    backends: stack.describe,
+    seed: { users: seeded.users.length, method: seeded.method, seconds: seeded.seconds },
+    connections: count,
+    natter,
+    relay,
+    notes,
+    serverLogs
+  }
+  const rows: Array<Array<string | number>> = [
+    ['sockets open', natter.sockets, relay?.sockets ?? '–', ''],
+    ['time to open them', `${natter.openSeconds.toFixed(1)} s`, relay ? `${relay.openSeconds.toFixed(1)} s` : '–', ratio(natter.openSeconds, relay?.openSeconds)],
+    ['upgrade p50', ms(natter.connect.p50), ms(relay?.connect.p50), ratio(natter.connect.p50, relay?.connect.p50)],
+    ['upgrade p99', ms(natter.connect.p99), ms(relay?.connect.p99), ratio(natter.connect.p99, relay?.connect.p99)],
+    ['server RSS before → with sockets', `${natter.rssBaselineMB} → ${natter.rssOpenMB} MB`, relay ? `${relay.rssBaselineMB} → ${relay.rssOpenMB} MB` : '–', ''],
+    ['RSS per socket (slope over 5 steps)', `${natter.rssPerSocketKB} KB`, relay ? `${relay.rssPerSocketKB} KB` : '–', ratio(natter.rssPerSocketKB, relay?.rssPerSocketKB)],
+    ['of which V8 heap (used) / external memory (slopes, /metrics)', `${natter.heapPerSocketKB ?? '–'} KB / ${natter.externalPerSocketKB ?? '–'} KB`, '–', ''],
+    ['RSS per socket (after idling − before opening)', `${natter.rssPerSocketEndToEndKB} KB`, relay ? `${relay.rssPerSocketEndToEndKB} KB` : '–', ratio(natter.rssPerSocketEndToEndKB, relay?.rssPerSocketEndToEndKB)],
+    ['server CPU, idle sockets (heartbeat only)', `${natter.idleCpuPercent} %`, relay ? `${relay.idleCpuPercent} %` : '–', ''],
+    [`server CPU, pinging (${natter.pingsPerSecond}/s)`, `${natter.pingCpuPercent} %`, relay ? `${relay.pingCpuPercent} %` : '–', ''],
+    ['CPU per ping', `${natter.cpuMicrosPerPing} µs`, relay ? `${relay.cpuMicrosPerPing} µs` : '–', ratio(natter.cpuMicrosPerPing, relay?.cpuMicrosPerPing)],
+    ['ping → pong p50', ms(natter.pingRtt.p50), ms(relay?.pingRtt.p50), ratio(natter.pingRtt.p50, relay?.pingRtt.p50)],
+    ['ping → pong p99', ms(natter.pingRtt.p99), ms(relay?.pingRtt.p99), ratio(natter.pingRtt.p99, relay?.pingRtt.p99)]
+  ]
+  const extrapolated = natter.cpuMicrosPerPing > 0 ? (50_000 / 25) * natter.cpuMicrosPerPing / 1e4 : 0
+  const markdown = [
+    `# ${scenario} (${backend}, ${count} sockets, ${settings.users} people)`,
+    '',
+    header(result.machine, stack.describe, result.seed),
+    '',
+    table(['figure', 'Natter', 'relay', 'Natter/relay'], rows),
+    '',
+    `Goal: ≥ 50,000 idle sockets at ≤ 12 KB RSS each: measured ${natter.rssPerSocketKB} KB per socket at ${natter.sockets}${natter.sockets * natter.rssPerSocketKB / 1024 > 0 ? ` (≈ ${Math.round(50_000 * natter.rssPerSocketKB / 1024)} MB at 50,000)` : ''}.`,
+    `Pings at the browser's pace (one per socket every 25 s) at 50,000 sockets: 2,000 a second ≈ ${extrapolated.toFixed(1)} % of one core.`,
+    ...(natter.failed ? ['', `Opening stopped: ${natter.failed}`] : []),
+    ...notes.map(note => `- ${note}`)
+  ].join('\n')
+  const panels: Panel[] = [
+    { title: 'Server RSS by open sockets', xLabel: 'sockets open', yLabel: 'MB', series: [
+      { label: 'natter', color: '#1f77b4', dots: true, points: natter.rssPoints },
+      ...(relay ? [{ label: 'relay', color: '#ff7f0e', dashed: true, dots: true, points: relay.rssPoints }] : [])
+    ] },
+    { title: 'Server RSS while sockets open, idle, ping', xLabel: 's since the phase began', yLabel: 'MB', series: [
+      { label: 'natter RSS', color: '#1f77b4', points: natter.series['natter-0 RSS MB'] ?? [] },
+      ...(relay ? [{ label: 'relay RSS', color: '#ff7f0e', dashed: true, points: relay.series['relay RSS MB'] ?? [] }] : [])
+    ] },
+    { title: 'Server CPU (100 % = one core)', xLabel: 's since the phase began', yLabel: '% CPU', series: [
+      { label: 'natter CPU', color: '#1f77b4', points: natter.series['natter-0 CPU %'] ?? [] },
+      ...(relay ? [{ label: 'relay CPU', color: '#ff7f0e', dashed: true, points: relay.series['relay CPU %'] ?? [] }] : [])
+    ] }
+  ]
+  write(result, markdown, renderSvg(`Natter ${scenario}: ${count} sockets (${backend})`, panels))
+}
+
+// ---------------------------------------------------------------- report
+
+function header(info: ReturnType<typeof machine>, describe: Record<string, string>, seed: { users: number, method: string, seconds: number }) {
+  return [
+    `Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')} (${info.shared}).`,
+    `Backends: ${Object.entries(describe).map(([part, what]) => `${part}: ${what}`).join('; ')}. Instances: ${instances}.`,
+    `Seeded ${seed.users} people ${seed.method === 'direct' ? 'directly through the app\'s services' : 'through the sign-in endpoints (mail catcher)'} in ${seed.seconds.toFixed(1)} s.`
+  ].join('\n')
+}
+
+function write(result: object, markdown: string, svg: string) {
+  writeFileSync(join(resultsDir, 'result.json'), JSON.stringify(result, null, 2))
+  writeFileSync(join(resultsDir, 'result.md'), markdown + '\n')
+  writeFileSync(join(resultsDir, 'chart.svg'), svg)
+  console.log('\n' + markdown + '\n')
+  console.log(`results: ${join(resultsDir, 'result.json')}, result.md, chart.svg`)
+}
+
+/** CPU time per acknowledged message: a cost that a busy box distorts far less than latency. */
+function cpuPerMessage(side: SideResult, label: string): number | undefined {
+  const usage = side.usage[label]
+  if (!usage || !side.load.all.acked) return undefined
+  return Math.round((usage.cpuSeconds * 1e6) / side.load.all.acked) / 1000
+}
+
+function cpuPerMessageRows(natter: SideResult, relay?: SideResult): Array<Array<string | number>> {
+  const labels = Object.keys(natter.usage).filter(label => label !== 'generator' && natter.usage[label])
+  const relayCost = relay && cpuPerMessage(relay, 'relay')
+  const total = labels.reduce((sum, label) => sum + (cpuPerMessage(natter, label) ?? 0), 0)
+  return [
+    ...labels.map(label => [`CPU per message: ${label}`, `${cpuPerMessage(natter, label)} ms`, label.startsWith('natter') && relayCost ? `${relayCost} ms` : '–', label.startsWith('natter') ? ratio(cpuPerMessage(natter, label), relayCost) : '']),
+    ...(labels.length > 1 ? [['CPU per message: all of the above', `${Math.round(total * 1000) / 1000} ms`, relayCost ? `${relayCost} ms` : '–', ratio(total, relayCost)]] : [])
+  ]
+}
+
+const sumErrors = (errors: Record<string, number>) => Object.entries(errors).map(([code, n]) => `${code}: ${n}`).join(', ') || 'none'
+
+async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { stack: Stack, seeded: Seeded, natter: SideResult, relay?: SideResult, profiles: ProfileSummary[], serverLogs: unknown }) {
+  const n = natter.load.total
+  const r = relay?.load.total
+  const serverUsage = Object.entries(natter.usage).filter(([label]) => label.startsWith('natter'))
+  const latencyRows: Array<Array<string | number>> = []
+  for (const [name, pick] of [['send → receive', (s: StepStats) => s.receive], ['send → ack', (s: StepStats) => s.ack]] as const) {
+    for (const key of ['p50', 'p90', 'p99', 'p999', 'max'] as const) {
+      const a = pick(n)[key]
+      const b = r ? pick(r)[key] : undefined
+      latencyRows.push([`${name} ${key === 'p999' ? 'p99.9' : key}`, ms(a), ms(b), ratio(a, b)])
+    }
+  }
+  const metricRows: Array<Array<string | number>> = Object.entries(natter.serverMetrics ?? {}).flatMap(([label, m]) => [
+    [`${label}: send→persist / send→deliver p50 (server histogram)`, `${m.sendToPersist.p50} / ${m.sendToDeliver.p50}`, '–', ''],
+    [`${label}: send→persist / send→deliver p99 (server histogram)`, `${m.sendToPersist.p99} / ${m.sendToDeliver.p99}`, '–', ''],
+    [`${label}: event-loop lag p50 / p99 / max; GC`, `${m.eventLoopLagMs.p50} / ${m.eventLoopLagMs.p99} / ${m.eventLoopLagMs.max} ms; ${m.gcSeconds} s`, '–', '']
+  ])
+  const rows: Array<Array<string | number>> = [
+    ...latencyRows,
+    ['send → accepted by the gateway p50 / p99 (ack timestamp, 1 ms clock)', `${ms(n.toGateway.p50)} / ${ms(n.toGateway.p99)}`, r ? `${ms(r.toGateway.p50)} / ${ms(r.toGateway.p99)}` : '–', ''],
+    ['accepted → ack p50 / p99 (bus, persister, fanout)', `${ms(n.gatewayToAck.p50)} / ${ms(n.gatewayToAck.p99)}`, r ? `${ms(r.gatewayToAck.p50)} / ${ms(r.gatewayToAck.p99)}` : '–', ''],
+    ...metricRows,
+    ['offered rate', `${n.rate.toFixed(0)} msg/s`, r ? `${r.rate.toFixed(0)} msg/s` : '–', ''],
+    ['acked (accepted) per second', n.ackedPerSecond.toFixed(0), r ? r.ackedPerSecond.toFixed(0) : '–', ''],
+    ['delivered per second', n.deliveredPerSecond.toFixed(0), r ? r.deliveredPerSecond.toFixed(0) : '–', ''],
+    ['messages sent / acked / received', `${natter.load.all.sent} / ${natter.load.all.acked} / ${natter.load.all.received}`, relay ? `${relay.load.all.sent} / ${relay.load.all.acked} / ${relay.load.all.received}` : '–', ''],
+    ['errors by code', sumErrors(natter.load.all.errors), relay ? sumErrors(relay.load.all.errors) : '–', ''],
+    ['unanswered after the drain', natter.load.all.unanswered, relay?.load.all.unanswered ?? '–', ''],
+    ['lost: acked, never received', natter.load.all.ackedNotReceived, relay?.load.all.ackedNotReceived ?? '–', ''],
+    ['lost: acked, not in the database', natter.stored?.ackedNotStored ?? '–', 'no database', ''],
+    ['rows in the database (stored without an ack seen)', natter.stored ? `${natter.stored.stored} (${natter.stored.storedNotAcked})` : '–', '–', ''],
+    ...serverUsage.map(([label, usage]) => [`${label} CPU (100 % = one core)`, usage ? `${usage.cpuPercent} %` : '–', relay?.usage.relay ? `${relay.usage.relay.cpuPercent} %` : '–', ratio(usage?.cpuPercent, relay?.usage.relay?.cpuPercent)]),
+    ...serverUsage.map(([label, usage]) => [`${label} RSS start → max`, usage ? `${usage.rssStartMB} → ${usage.rssMaxMB} MB` : '–', relay?.usage.relay ? `${relay.usage.relay.rssStartMB} → ${relay.usage.relay.rssMaxMB} MB` : '–', '']),
+    ['server RSS per socket (after opening)', `${natter.rssPerSocketKB} KB`, relay ? `${relay.rssPerSocketKB} KB` : '–', ratio(natter.rssPerSocketKB, relay?.rssPerSocketKB)],
+    ...(['kafka', 'redis', 'postgres'] as const).filter(label => natter.usage[label]).map(label => [`${label} CPU${label === 'postgres' ? ' (the whole server)' : ''}`, `${natter.usage[label]!.cpuPercent} %`, '–', '']),
+    ...cpuPerMessageRows(natter, relay),
+    ['machine busy (100 % = all cores)', `${natter.machineBusyPercent} %`, relay ? `${relay.machineBusyPercent} %` : '–', ''],
+    ['other processes on the box (cores)', natter.othersCores, relay?.othersCores ?? '–', ''],
+    ['generator CPU / event-loop delay p99', `${natter.usage.generator?.cpuPercent ?? '–'} % / ${natter.load.generator.loopDelayP99Ms} ms`, relay ? `${relay.usage.generator?.cpuPercent ?? '–'} % / ${relay.load.generator.loopDelayP99Ms} ms` : '–', ''],
+    ['errors the server logged', stack.servers.map(server => server.errors.count).join(' + '), '–', ''],
+    ['sockets; upgrade p50 / p99', `${natter.load.sockets}; ${ms(natter.load.connect.p50)} / ${ms(natter.load.connect.p99)}`, relay ? `${relay.load.sockets}; ${ms(relay.load.connect.p50)} / ${ms(relay.load.connect.p99)}` : '–', '']
+  ]
+  const lost = natter.load.all.ackedNotReceived + (natter.stored?.ackedNotStored ?? 0)
+  for (const server of stack.servers) {
+    if (server.errors.count) notes.push(`${server.label} logged ${server.errors.count} errors; the first: ${server.errors.first}`)
+  }
+  const goals: string[] = []
+  if (scenario !== 'throughput') {
+    goals.push(`send→receive p50 ${ms(n.receive.p50)} (goal ≤ 10 ms at 1,000 users): ${n.receive.p50 <= 10 ? 'met' : 'missed'}`)
+    goals.push(`send→receive p99 ${ms(n.receive.p99)} (goal ≤ 50 ms): ${n.receive.p99 <= 50 ? 'met' : 'missed'}`)
+    if (r) goals.push(`p50 ${ratio(n.receive.p50, r.receive.p50)} the relay's (goal ≤ 3×): ${n.receive.p50 <= 3 * r.receive.p50 ? 'met' : 'missed'}`)
+  }
+  goals.push(`messages lost: ${lost} (goal 0): ${lost === 0 ? 'met' : 'MISSED'}`)
+
+  let rampTable = ''
+  let held: StepStats | undefined
+  if (scenario === 'throughput') {
+    held = heldRate(natter.load.steps)
+    const rampRows = natter.load.steps.map((step, index) => {
+      const relayStep = relay?.load.steps[index]
+      return [
+        step.rate,
+        step.ackedPerSecond.toFixed(0),
+        step.deliveredPerSecond.toFixed(0),
+        ms(step.receive.p50),
+        ms(step.receive.p99),
+        ms(step.receive.p999),
+        ms(step.receive.max),
+        sumErrors(step.errors),
+        step.unanswered + step.ackedNotReceived,
+        step.backlogged ? 'yes' : 'no',
+        ms(relayStep?.receive.p50),
+        ms(relayStep?.receive.p99),
+        ratio(step.receive.p50, relayStep?.receive.p50),
+        ratio(step.receive.p99, relayStep?.receive.p99)
+      ]
+    })
+    rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
+    goals.push(`highest rate held with send→receive p99 ≤ 50 ms and nothing lost: ${held ? `${held.rate} msg/s (acked ${held.ackedPerSecond.toFixed(0)}/s)` : 'none'} (goal ≥ 5,000 msg/s persisted): ${held && held.rate >= 5000 && lost === 0 ? 'met' : 'missed'}`)
+  }
+
+  const result = {
+    scenario,
+    backend,
+    instances,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    machine: machine(),
+    backends: stack.describe,
+    options: { users: settings.users, steps: settings.steps, warmupSeconds: settings.warmup, bodyChars: num(values.body, 100) },
+    seed: { users: seeded.users.length, method: seeded.method, seconds: seeded.seconds },
+    natter: { ...natter, load: stripIds(natter.load) },
+    relay: relay && { ...relay, load: stripIds(relay.load) },
+    heldRate: held?.rate,
+    lost,
+    goals,
+    profiles,
+    notes,
+    serverLogs
+  }
+  const title = `${scenario} (${backend}${instances === 2 ? ', 2 instances' : ''}, ${settings.users} people)`
+  const markdown = [
+    `# ${title}`,
+    '',
+    header(result.machine, stack.describe, result.seed),
+    '',
+    table(['figure', 'Natter', 'relay', 'Natter/relay'], rows),
+    ...(rampTable ? ['', '## Ramp', '', rampTable] : []),
+    '',
+    '## Goals',
+    '',
+    ...goals.map(goal => `- ${goal}`),
+    ...(profiles.length
+      ? ['', '## CPU profile (self time)', '', ...profiles.flatMap(profile => [
+          `${profile.file.split('/').pop()}, the measured run only (${profile.seconds.toFixed(0)} s, idle ${profile.idlePercent} %); shares of the busy time:`,
+          '',
+          table(['area', 'ms', '%'], profile.byArea.slice(0, 12).map(area => [area.area, area.ms, area.percent])),
+          '',
+          table(['function', 'where', 'ms', '%'], profile.topFunctions.slice(0, 15).map(fn => [fn.fn, fn.where, fn.ms, fn.percent])),
+          ''
+        ])]
+      : []),
+    ...(notes.length ? ['', ...notes.map(note => `- ${note}`)] : [])
+  ].join('\n')
+
+  const perSecond = (side: SideResult | undefined, pick: (p: Percentiles) => number): Array<[number, number]> => (side?.load.perSecond ?? []).filter(row => row.receive.count).map(row => [row.second, pick(row.receive)])
+  const panels: Panel[] = [{
+    title: 'send → receive latency per second (by send time)',
+    xLabel: 's since the measured run began',
+    yLabel: 'ms',
+    logY: true,
+    marks: [{ y: 10, label: 'goal p50 10 ms' }, { y: 50, label: 'goal p99 50 ms' }],
+    series: [
+      { label: 'natter max', color: '#9467bd', points: perSecond(natter, p => p.max) },
+      { label: 'natter p99', color: '#d62728', points: perSecond(natter, p => p.p99) },
+      { label: 'natter p50', color: '#1f77b4', points: perSecond(natter, p => p.p50) },
+      ...(relay
+        ? [
+            { label: 'relay p50', color: '#1f77b4', dashed: true, points: perSecond(relay, p => p.p50) },
+            { label: 'relay p99', color: '#d62728', dashed: true, points: perSecond(relay, p => p.p99) }
+          ]
+        : [])
+    ]
+  }]
+  if (scenario === 'throughput') {
+    const steps = natter.load.steps
+    panels.push({
+      title: 'Throughput ramp: accepted and delivered vs offered',
+      xLabel: 'offered msg/s',
+      yLabel: 'msg/s',
+      series: [
+        { label: 'offered', color: '#999', dashed: true, points: steps.map(s => [s.rate, s.rate]) },
+        { label: 'natter acked/s', color: '#2ca02c', dots: true, points: steps.map(s => [s.rate, s.ackedPerSecond]) },
+        { label: 'natter delivered/s', color: '#1f77b4', dots: true, points: steps.map(s => [s.rate, s.deliveredPerSecond]) },
+        ...(relay ? [{ label: 'relay delivered/s', color: '#ff7f0e', dashed: true, dots: true, points: relay.load.steps.map(s => [s.rate, s.deliveredPerSecond] as [number, number]) }] : [])
+      ]
+    }, {
+      title: 'Throughput ramp: send → receive latency per step',
+      xLabel: 'offered msg/s',
+      yLabel: 'ms',
+      logY: true,
+      marks: [{ y: 50, label: '50 ms' }, { y: 250, label: '250 ms (ramp stops)' }],
+      series: [
+        { label: 'natter p50', color: '#1f77b4', dots: true, points: steps.map(s => [s.rate, s.receive.p50]) },
+        { label: 'natter p99', color: '#d62728', dots: true, points: steps.map(s => [s.rate, s.receive.p99]) },
+        ...(relay
+          ? [
+              { label: 'relay p50', color: '#1f77b4', dashed: true, dots: true, points: relay.load.steps.map(s => [s.rate, s.receive.p50] as [number, number]) },
+              { label: 'relay p99', color: '#d62728', dashed: true, dots: true, points: relay.load.steps.map(s => [s.rate, s.receive.p99] as [number, number]) }
+            ]
+          : [])
+      ]
+    })
+  }
+  else {
+    panels.push({
+      title: 'Messages per second (by arrival) and server CPU',
+      xLabel: 's since the measured run began',
+      yLabel: 'msg/s  ·  % CPU',
+      series: [
+        { label: 'natter acked/s', color: '#2ca02c', points: natter.load.perSecond.map(row => [row.second, row.acked]) },
+        { label: 'natter delivered/s', color: '#1f77b4', points: natter.load.perSecond.map(row => [row.second, row.delivered]) },
+        ...Object.entries(natter.series).filter(([key]) => key.endsWith('CPU %')).map(([key, points], index) => ({ label: key.replace(' %', ''), color: ['#d62728', '#9467bd'][index] ?? '#8c564b', points }))
+      ]
+    })
+  }
+  panels.push({
+    title: 'Server RSS',
+    xLabel: 's since the measured run began',
+    yLabel: 'MB',
+    series: Object.entries(natter.series).filter(([key]) => key.endsWith('RSS MB')).map(([key, points], index) => ({ label: key.replace(' MB', ''), color: ['#1f77b4', '#9467bd'][index] ?? '#8c564b', points }))
+  })
+  write(result, markdown, renderSvg(`Natter ${title}`, panels))
+}
+
+// ---------------------------------------------------------------- history
+
+async function historyScenario() {
+  const rows = num(values.rows, 10_000_000)
+  const stack = await startStack()
+  log(`seeding ${settings.users} people (fixed addresses: a later run finds them again)`)
+  const seeded = await stack.seed(settings.users, 'history')
+  log(`seeded in ${seeded.seconds.toFixed(1)} s; filling ${rows} messages`)
+  const filled = await seedHistory(databaseUrl, seeded.users, rows, num(values['seed-timeout'], 1800) * 1000, log)
+  log(`history holds ${filled.rows} messages (${filled.insertedRows} inserted now in ${filled.seconds.toFixed(0)} s)`)
+  const server = stack.servers[0]!
+  const rate = num(values.rate, 200)
+  const seconds = num(values.duration, 30)
+  await quiet()
+  await readHistory(server.url, seeded.users, filled.perConversation, filled.spanDays, rate, 5)
+  const sampler = new Sampler({ [server.label]: server.pid }, { postgres: () => pidsNamed('postgres') })
+  const from = performance.now()
+  const reads = await readHistory(server.url, seeded.users, filled.perConversation, filled.spanDays, rate, seconds)
+  const to = performance.now()
+  sampler.stop()
+  const plans = await explainHistory(databaseUrl, seeded.users[0]!, 7)
+  const usage = { server: sampler.usage(server.label, from, to), postgres: sampler.usage('postgres', from, to) }
+  const result = {
+    scenario,
+    backend,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    machine: machine(),
+    backends: stack.describe,
+    seed: { users: seeded.users.length, method: seeded.method, seconds: seeded.seconds },
+    history: filled,
+    reads,
+    usage,
+    machineBusyPercent: sampler.machineBusy(from, to),
+    othersCores: sampler.othersCores([server.label, 'postgres'], from, to),
+    plans,
+    notes
+  }
+  const markdown = [
+    `# history (${filled.rows.toLocaleString('en')} messages in ${seeded.users.length / 2} conversations)`,
+    '',
+    header(result.machine, stack.describe, result.seed),
+    `History: ${filled.perConversation} messages per conversation over ${filled.spanDays} days (daily partitions); ${filled.insertedRows} inserted by this run in ${filled.seconds.toFixed(0)} s.`,
+    '',
+    table(['read', 'requests', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors'], [
+      ...reads.kinds.map(kind => [kind.name, kind.latency.count, ms(kind.latency.p50), ms(kind.latency.p90), ms(kind.latency.p99), ms(kind.latency.p999), ms(kind.latency.max), kind.errors]),
+      ['all', reads.all.count, ms(reads.all.p50), ms(reads.all.p90), ms(reads.all.p99), ms(reads.all.p999), ms(reads.all.max), reads.kinds.reduce((sum, kind) => sum + kind.errors, 0)]
+    ]),
+    '',
+    `Open loop at ${rate} requests/s for ${seconds} s (${reads.skipped} skipped at 256 in flight). Server CPU ${usage.server?.cpuPercent ?? '–'} %, PostgreSQL ${usage.postgres?.cpuPercent ?? '–'} %, other processes ${result.othersCores} cores.`,
+    '',
+    `Goal: history p99 ≤ 20 ms at 10M: ${reads.all.p99 <= 20 ? 'met' : 'missed'} (p99 ${ms(reads.all.p99)}; worst kind ${ms(Math.max(...reads.kinds.map(kind => kind.latency.p99)))}).`,
+    '',
+    '## Plans',
+    '',
+    ...Object.entries(plans).flatMap(([name, plan]) => [`${name}:`, '', '```', plan, '```', ''])
+  ].join('\n')
+  const panels: Panel[] = [{
+    title: 'History read latency by kind',
+    xLabel: 'percentile',
+    yLabel: 'ms',
+    logY: true,
+    marks: [{ y: 20, label: 'goal p99 20 ms' }],
+    series: reads.kinds.map((kind, index) => ({ label: kind.name.split(' (')[0]!, color: ['#1f77b4', '#d62728', '#2ca02c'][index]!, dots: true, points: [[50, kind.latency.p50], [90, kind.latency.p90], [99, kind.latency.p99], [99.9, kind.latency.p999]] as Array<[number, number]> }))
+  }]
+  write(result, markdown, renderSvg(`Natter history: ${filled.rows.toLocaleString('en')} messages`, panels))
+}
+
+async function main() {
+  const nice = Number(values.nice)
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error('--nice: a whole number from -20 to 19')
+  setNiceness(nice)
+  if (nice) notes.push(`The server(s), the relay, the private Redis and Kafka and the load generator ran at nice ${nice}; PostgreSQL and everything else at their own.`)
+  log(`${scenario}: backend ${backend}, ${instances} instance(s), ${settings.users} people; results in ${resultsDir}`)
+  if (scenario === 'connections') await connectionsScenario()
+  else if (scenario === 'history') await historyScenario()
+  else await loadScenario()
+}
+
+main()
+  .then(async () => {
+    await cleanup()
+    log('done')
+    process.exit(0)
+  })
+  .catch(async (error) => {
+    console.error(error)
+    await cleanup()
+    process.exit(1)
+  })
