@@ -7,8 +7,9 @@ import { promisify } from 'node:util'
 import { freePort, niced, onCleanup, raiseFileLimit, sleep, stopChild, tailOf, track } from './procs'
 
 export const root = join(import.meta.dirname, '../..')
-const buildDir = process.env.NATTER_BUILD_DIR || '/tmp/bench-build'
-export const serverEntry = join(buildDir, '.output/server/index.mjs')
+// The bundle `npm run build` makes, or the one under NATTER_BUILD_DIR (as the test suites read it).
+const outputDir = process.env.NATTER_BUILD_DIR ? join(process.env.NATTER_BUILD_DIR, '.output') : join(root, '.output')
+export const serverEntry = join(outputDir, 'server/index.mjs')
 const run = promisify(execFile)
 
 export interface RunningServer {
@@ -32,7 +33,7 @@ export interface NatterOptions {
 
 /** Starts the built bundle the way production does; resolves once /api/ready answers 200. */
 export async function startNatter(options: NatterOptions): Promise<RunningServer> {
-  if (!existsSync(serverEntry)) throw new Error(`no server bundle at ${serverEntry}: run NATTER_BUILD_DIR=${buildDir} npx nuxt build`)
+  if (!existsSync(serverEntry)) throw new Error(`no server bundle at ${serverEntry}: run \`npm run build\` first`)
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const cwd = mkdtempSync(join(tmpdir(), 'natter-bench-server-'))

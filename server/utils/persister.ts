@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from '../database/schema'
 import type { ChatMessage } from '../../shared/types/chat'
 import type { Backends } from './backends'
@@ -39,78 +39,84 @@ export interface Delivery {
 
 /**
  * Stores a batch in one transaction, idempotently: a (sender, clientId) seen before yields the
- * original message. Each conversation's counter row is locked first, so seq grows by exactly one
- * per message even with two persisters; the unique keys in message_keys back that up.
+ * original message. The counter rows of every conversation in the batch are locked first, in one
+ * order, so seq grows by exactly one per message even with two persisters; the unique keys in
+ * message_keys back that up. Five statements per batch, however many conversations it spans.
  */
 export async function persistBatch(db: Kysely<Database>, events: SendEvent[]): Promise<Delivery[]> {
-  const byConversation = new Map<string, SendEvent[]>()
-  for (const event of events) {
-    const list = byConversation.get(event.conversationId) ?? []
-    list.push(event)
-    byConversation.set(event.conversationId, list)
-  }
-  const deliveries: Delivery[] = []
-  await db.transaction().execute(async (trx) => {
-    // One lock order for everyone: two persisters never wait on each other in a circle.
-    for (const conversationId of [...byConversation.keys()].sort()) {
-      const batch = byConversation.get(conversationId)!
-      const counter = await trx.selectFrom('conversations').select(['last_seq', 'last_message_at'])
-        .where('id', '=', conversationId).forUpdate().executeTakeFirst()
+  if (!events.length) return []
+  const conversationIds = [...new Set(events.map(event => event.conversationId))].sort()
+  return db.transaction().execute(async (trx) => {
+    const counters = await trx.selectFrom('conversations').select(['id', 'last_seq', 'last_message_at'])
+      .where('id', 'in', conversationIds).orderBy('id').forUpdate().execute()
+    const counterOf = new Map(counters.map(row => [row.id, { seq: row.last_seq, at: row.last_message_at?.getTime() ?? 0, moved: false }]))
+    const known = await trx.selectFrom('message_keys').selectAll()
+      .where(eb => eb(eb.refTuple('sender_id', 'client_id'), 'in', events.map(event => eb.tuple(event.senderId, event.clientId))))
+      .execute()
+    const seen = new Map(known.map(row => [`${row.sender_id}/${row.client_id}`, { ...row, body: undefined as string | undefined }]))
+    const bodies = await bodiesOf(trx, known)
+
+    const deliveries: Delivery[] = []
+    const fresh: Array<{ event: SendEvent, id: string, seq: number, createdAt: Date }> = []
+    for (const event of events) {
+      const counter = counterOf.get(event.conversationId)
       if (!counter) {
-        log.warn('persister: conversation is gone, dropping its messages', { conversationId, count: batch.length })
+        log.warn('persister: conversation is gone, dropping a message', { conversationId: event.conversationId })
         continue
       }
-      const known = await trx.selectFrom('message_keys').selectAll()
-        .where('conversation_id', '=', conversationId)
-        .where(eb => eb.or(batch.map(event => eb.and([eb('sender_id', '=', event.senderId), eb('client_id', '=', event.clientId)]))))
-        .execute()
-      const seen = new Map(known.map(row => [`${row.sender_id}/${row.client_id}`, row]))
-      let seq = counter.last_seq
-      let last = counter.last_message_at?.getTime() ?? 0
-      const fresh: Array<{ event: SendEvent, id: string, seq: number, createdAt: Date }> = []
-      for (const event of batch) {
-        const key = `${event.senderId}/${event.clientId}`
-        const original = seen.get(key)
-        if (original) {
-          const inBatch = fresh.find(row => row.id === original.message_id)
-          const body = inBatch ? inBatch.event.body : await bodyOf(trx, original.message_id, original.created_at)
-          deliveries.push(delivery(event, { id: original.message_id, seq: original.seq, createdAt: original.created_at, body }, true))
+      const original = seen.get(`${event.senderId}/${event.clientId}`)
+      if (original) {
+        // A clientId reused in another conversation is a client error: never deliver the other
+        // conversation's message to this one's members.
+        if (original.conversation_id !== event.conversationId) {
+          log.warn('persister: clientId reused across conversations, dropping', { senderId: event.senderId, clientId: event.clientId })
           continue
         }
-        // Strictly increasing times per conversation: paging by time then agrees with seq.
-        last = Math.max(event.sentAt, last + 1)
-        const row = { event, id: randomUUID(), seq: ++seq, createdAt: new Date(last) }
-        fresh.push(row)
-        seen.set(key, { sender_id: event.senderId, client_id: event.clientId, message_id: row.id, conversation_id: conversationId, seq: row.seq, created_at: row.createdAt })
+        deliveries.push(delivery(event, { id: original.message_id, seq: original.seq, createdAt: original.created_at, body: original.body ?? bodies.get(original.message_id) ?? '' }, true))
+        continue
       }
-      if (!fresh.length) continue
-      await trx.insertInto('message_keys').values(fresh.map(row => ({
-        sender_id: row.event.senderId,
-        client_id: row.event.clientId,
-        message_id: row.id,
-        conversation_id: conversationId,
-        seq: row.seq,
-        created_at: row.createdAt
-      }))).execute()
-      await trx.insertInto('messages').values(fresh.map(row => ({
-        id: row.id,
-        conversation_id: conversationId,
-        seq: row.seq,
-        sender_id: row.event.senderId,
-        client_id: row.event.clientId,
-        body: row.event.body,
-        created_at: row.createdAt
-      }))).execute()
-      await trx.updateTable('conversations').set({ last_seq: seq, last_message_at: new Date(last) }).where('id', '=', conversationId).execute()
-      for (const row of fresh) deliveries.push(delivery(row.event, { id: row.id, seq: row.seq, createdAt: row.createdAt, body: row.event.body }, false))
+      // Strictly increasing times per conversation: paging by time then agrees with seq.
+      counter.at = Math.max(event.sentAt, counter.at + 1)
+      counter.seq += 1
+      counter.moved = true
+      const row = { event, id: randomUUID(), seq: counter.seq, createdAt: new Date(counter.at) }
+      fresh.push(row)
+      seen.set(`${event.senderId}/${event.clientId}`, { sender_id: event.senderId, client_id: event.clientId, message_id: row.id, conversation_id: event.conversationId, seq: row.seq, created_at: row.createdAt, body: event.body })
+      deliveries.push(delivery(event, { id: row.id, seq: row.seq, createdAt: row.createdAt, body: event.body }, false))
     }
+    if (!fresh.length) return deliveries
+
+    await trx.insertInto('message_keys').values(fresh.map(row => ({
+      sender_id: row.event.senderId,
+      client_id: row.event.clientId,
+      message_id: row.id,
+      conversation_id: row.event.conversationId,
+      seq: row.seq,
+      created_at: row.createdAt
+    }))).execute()
+    await trx.insertInto('messages').values(fresh.map(row => ({
+      id: row.id,
+      conversation_id: row.event.conversationId,
+      seq: row.seq,
+      sender_id: row.event.senderId,
+      client_id: row.event.clientId,
+      body: row.event.body,
+      created_at: row.createdAt
+    }))).execute()
+    const moved = [...counterOf].filter(([, counter]) => counter.moved)
+    await sql`update conversations as c set last_seq = v.last_seq, last_message_at = v.last_at
+      from (values ${sql.join(moved.map(([id, counter]) => sql`(${id}::uuid, ${counter.seq}::bigint, ${new Date(counter.at)}::timestamptz)`))})
+        as v(id, last_seq, last_at)
+      where c.id = v.id`.execute(trx)
+    return deliveries
   })
-  return deliveries
 }
 
-async function bodyOf(db: Kysely<Database>, id: string, createdAt: Date): Promise<string> {
-  const row = await db.selectFrom('messages').select('body').where('id', '=', id).where('created_at', '=', createdAt).executeTakeFirst()
-  return row?.body ?? ''
+/** The bodies of already-stored messages a batch repeats (resends are rare: usually none). */
+async function bodiesOf(db: Kysely<Database>, keys: Array<{ message_id: string }>): Promise<Map<string, string>> {
+  if (!keys.length) return new Map()
+  const rows = await db.selectFrom('messages').select(['id', 'body']).where('id', 'in', keys.map(key => key.message_id)).execute()
+  return new Map(rows.map(row => [row.id, row.body]))
 }
 
 function delivery(event: SendEvent, stored: { id: string, seq: number, createdAt: Date, body: string }, duplicate: boolean): Delivery {

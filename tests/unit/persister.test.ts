@@ -78,6 +78,20 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
     }
   })
 
+  it('drops a clientId reused in another conversation, delivering nothing of the first one', async () => {
+    const first = await conversation()
+    const second = await conversation()
+    const [original] = events(first, 1)
+    await persistBatch(database.db, [original!])
+    const reuse = { ...original!, conversationId: second.id, recipientId: second.b, body: 'elsewhere' }
+    const [next] = events(second, 1)
+    const deliveries = await persistBatch(database.db, [reuse, next!])
+    expect(deliveries.map(d => d.message.conversationId)).toEqual([second.id])
+    expect(deliveries[0]!.message).toMatchObject({ seq: 1, body: next!.body })
+    expect((await stored(second.id)).map(row => row.body)).toEqual([next!.body])
+    expect((await stored(first.id)).map(row => row.body)).toEqual([original!.body])
+  })
+
   it('keeps (conversation, seq) unique in the database itself', async () => {
     const c = await conversation()
     const [delivery] = await persistBatch(database.db, events(c, 1))
