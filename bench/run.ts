@@ -4,6 +4,7 @@
 //   npm run bench -- <scenario> [--users N] [--rate R] [--duration S] [--backend embedded|real] [--instances 1|2]
 //
 // Scenarios: seed-100, users-1k, throughput, connections. See docs/performance.md.
+import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -12,7 +13,7 @@ import { seedDirect, seedViaHttp, type BenchUser, type Seeded } from './seed'
 import { startMailCatcher } from './support/mail'
 import type { WebSocket } from 'ws'
 import { closeSockets, histogram, openSockets, percentiles, runLoad, type LoadResult, type Percentiles, type Step, type StepStats, type Target } from './support/load'
-import { cleanup, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
+import { cleanup, fileLimit as openFileLimit, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
 import { explainHistory, readHistory, seedHistory } from './support/history'
 import { difference, scrape, type ServerMetrics } from './support/metrics'
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './support/profile'
@@ -277,9 +278,21 @@ function usageOf(sampler: Sampler, pids: Record<string, number>, from: number, t
   return Object.fromEntries(Object.keys(pids).map(label => [label, sampler.usage(label, from, to)]))
 }
 
+function revision(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'shared'], { cwd: root, encoding: 'utf8' }).trim()
+    return dirty ? `${commit} (server or shared changed since)` : commit
+  }
+  catch {
+    return 'unknown'
+  }
+}
+
 function machine() {
   const list = cpus()
   return {
+    revision: revision(),
     cpus: list.length,
     model: list[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 2 ** 30),
@@ -567,14 +580,21 @@ async function connectionsSide(target: Target, users: BenchUser[], count: number
 }
 
 async function connectionsScenario() {
-  const count = num(values.connections, 5000)
-  const fileLimit = count + 8192
+  const asked = num(values.connections, 5000)
+  const fileLimit = asked + 8192
   const mine = raiseFileLimit(process.pid, fileLimit)
-  if (mine < count + 100) notes.push(`The bench process could only get ${mine} open files; sockets beyond that fail.`)
   const stack = await startStack(fileLimit)
+  // Each socket is an open file on both ends. Without CAP_SYS_RESOURCE the hard limit stays put.
+  const serverLimit = Math.min(...stack.servers.map(server => openFileLimit(server.pid)))
+  const count = Math.min(asked, mine - 500, serverLimit - 500)
+  if (count < asked) {
+    notes.push(`Asked for ${asked} sockets; the open-file limit (bench process ${mine}, server ${serverLimit}; the hard limit cannot be raised here) allows ${count}.`)
+    log(notes[notes.length - 1]!)
+  }
   const label = `bench-${Date.now().toString(36)}`
-  log(`seeding ${settings.users} people for ${count} sockets`)
-  const seeded = await stack.seed(settings.users, label)
+  const people = Math.min(settings.users, even(count))
+  log(`seeding ${people} people for ${count} sockets`)
+  const seeded = await stack.seed(people, label)
   log(`seeded in ${seeded.seconds.toFixed(1)} s`)
   const natter = await connectionsSide(natterTarget(stack.servers.slice(0, 1)), seeded.users, count, stack.servers[0]!.pid, 'natter-0', stack.servers[0]!.url)
   const serverLogs = stack.servers.map(server => ({ label: server.label, tail: server.logs.slice(-40) }))
@@ -619,7 +639,7 @@ async function connectionsScenario() {
   ]
   const extrapolated = natter.cpuMicrosPerPing > 0 ? (50_000 / 25) * natter.cpuMicrosPerPing / 1e4 : 0
   const markdown = [
-    `# ${scenario} (${backend}, ${count} sockets, ${settings.users} people)`,
+    `# ${scenario} (${backend}, ${count} sockets, ${people} people)`,
     '',
     header(result.machine, stack.describe, result.seed),
     '',
@@ -651,7 +671,7 @@ async function connectionsScenario() {
 
 function header(info: ReturnType<typeof machine>, describe: Record<string, string>, seed: { users: number, method: string, seconds: number }) {
   return [
-    `Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')} (${info.shared}).`,
+    `Natter ${info.revision}. Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')} (${info.shared}).`,
     `Backends: ${Object.entries(describe).map(([part, what]) => `${part}: ${what}`).join('; ')}. Instances: ${instances}.`,
     `Seeded ${seed.users} people ${seed.method === 'direct' ? 'directly through the app\'s services' : 'through the sign-in endpoints (mail catcher)'} in ${seed.seconds.toFixed(1)} s.`
   ].join('\n')

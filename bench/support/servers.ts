@@ -78,7 +78,7 @@ export async function startNatter(options: NatterOptions): Promise<RunningServer
     if (child.exitCode !== null) throw new Error(`${options.label} exited with ${child.exitCode}:\n${logs.join('\n')}`)
     const ready = await fetch(`${url}/api/ready`).then(response => response.ok, () => false)
     if (ready) break
-    if (Date.now() > deadline) throw new Error(`${options.label} not ready within 90 s:\n${logs.join('\n')}`)
+    if (Date.now() > deadline) throw new Error(`${options.label} not ready within 90 s (${errors.count} errors logged; the first: ${errors.first ?? 'none'}); the last lines:\n${logs.slice(-20).join('\n')}`)
     await sleep(100)
   }
   return { label: options.label, url, pid: child.pid!, logs, errors, stop }
