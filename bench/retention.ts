@@ -60,7 +60,7 @@ async function ensureDatabase(url: string) {
 
 let nextSeq = 1
 /** `count` rows spread evenly over [from, to), in a fresh set of 1,000 conversations. */
-async function seed(db: Kysely<Database>, from: number, to: number, count: number, keys: boolean) {
+async function seed(db: Kysely<Database>, from: number, to: number, count: number) {
   const salt = randomUUID()
   const first = nextSeq
   nextSeq += count
@@ -72,24 +72,17 @@ async function seed(db: Kysely<Database>, from: number, to: number, count: numbe
       substr(repeat(md5(g::text), 4), 1, (40 + g % 80)::int),
       ${new Date(from)}::timestamptz + ((g - ${first}) * ${step}::float8) * interval '1 millisecond'
     from generate_series(${first}::int8, ${first + count - 1}::int8) g`.execute(db)
-  if (keys) {
-    await sql`
-      insert into message_keys (sender_id, client_id, message_id, conversation_id, seq, created_at)
-      select sender_id, client_id, id, conversation_id, seq, created_at from messages
-      where created_at >= ${new Date(from)} and created_at < ${new Date(to)} and seq between ${first} and ${first + count - 1}`.execute(db)
-  }
 }
 
 /** Whole expired days, `ROWS` messages in all, from 7 + DAYS days ago to 8 days ago (midnights). */
-async function seedExpiredDays(db: Kysely<Database>, keys: boolean) {
+async function seedExpiredDays(db: Kysely<Database>) {
   await ensureMessagePartitions(db, { now: NOW, fromDaysAgo: 7 + DAYS })
   const perDay = Math.ceil(ROWS / DAYS)
   for (let day = 7 + DAYS; day > 7; day--) {
     const start = Math.floor((NOW - day * DAY) / DAY) * DAY
-    await seed(db, start, start + DAY, perDay, keys)
+    await seed(db, start, start + DAY, perDay)
   }
   await sql`vacuum analyze messages`.execute(db)
-  await sql`vacuum analyze message_keys`.execute(db)
 }
 
 async function measure(db: Kysely<Database>, label: string, run: () => Promise<PurgeSummary>) {
@@ -103,7 +96,6 @@ async function measure(db: Kysely<Database>, label: string, run: () => Promise<P
     scenario: label,
     dropped: summary.partitionsDropped.length,
     rowsDeleted: summary.rowsDeleted,
-    keysDeleted: summary.keysDeleted,
     wallMs: Math.round(ms),
     walMB: +(rows[0]!.bytes / 1048576).toFixed(1)
   }
@@ -178,33 +170,22 @@ try {
   // Whatever an earlier run left goes first, unmeasured: expired rows, and the boundary day's.
   await purge()
   await sql`drop table if exists ${sql.table(partitionName(new Date(CUTOFF)))}`.execute(db)
-  await sql`delete from message_keys where created_at >= ${new Date(Math.floor(CUTOFF / DAY) * DAY)} and created_at < ${new Date(Math.floor(CUTOFF / DAY) * DAY + DAY)}`.execute(db)
   await ensureMessagePartitions(db, { now: NOW, fromDaysAgo: 7 })
   const { rows: [server] } = await sql<{ version: string }>`select version()`.execute(db)
 
   const purges: Array<Record<string, unknown>> = []
   let t = performance.now()
-  await seedExpiredDays(db, true)
-  console.log(`seeded ${ROWS} expired messages and their keys in ${DAYS} days: ${((performance.now() - t) / 1000).toFixed(0)} s`)
-  purges.push(await measure(db, `${ROWS.toLocaleString('en')} expired in ${DAYS} whole days, with keys`, () => purge()))
-
-  t = performance.now()
-  await seedExpiredDays(db, false)
-  console.log(`seeded ${ROWS} expired messages without keys: ${((performance.now() - t) / 1000).toFixed(0)} s`)
-  purges.push(await measure(db, `the same, messages only (partition drops alone)`, () => purge()))
+  await seedExpiredDays(db)
+  console.log(`seeded ${ROWS} expired messages in ${DAYS} days: ${((performance.now() - t) / 1000).toFixed(0)} s`)
+  purges.push(await measure(db, `${ROWS.toLocaleString('en')} expired in ${DAYS} whole days`, () => purge()))
 
   // The boundary day: BOUNDARY rows over the day 7 days ago, the first half before the cutoff (noon).
   const boundaryStart = Math.floor(CUTOFF / DAY) * DAY
-  await seed(db, boundaryStart, boundaryStart + DAY, BOUNDARY, true)
+  await seed(db, boundaryStart, boundaryStart + DAY, BOUNDARY)
   await sql`vacuum analyze ${sql.table(partitionName(new Date(CUTOFF)))}`.execute(db)
-  await sql`vacuum analyze message_keys`.execute(db)
   purges.push(await measure(db, `boundary day: ${(BOUNDARY / 2).toLocaleString('en')} of ${BOUNDARY.toLocaleString('en')} rows expired`, () => purge()))
   purges.push(await measure(db, 'the next hourly run (one hour expires)', () => purge(NOW + HOUR)))
   purges.push(await measure(db, 'nothing to do', () => purge(NOW + HOUR)))
-  // The same boundary day again without keys: what deleting the message rows alone writes.
-  await seed(db, boundaryStart, boundaryStart + DAY, BOUNDARY, false)
-  await sql`vacuum analyze ${sql.table(partitionName(new Date(CUTOFF)))}`.execute(db)
-  purges.push(await measure(db, 'boundary day again, messages only (no keys)', () => purge(NOW + HOUR)))
 
   // Live traffic: 200 direct conversations, persistBatch as the persister calls it.
   const users = await db.insertInto('users')
@@ -223,7 +204,7 @@ try {
   let quietSeconds = 0
   let purgingSeconds = 0
   for (let round = 1; round <= ROUNDS; round++) {
-    await seedExpiredDays(db, true)
+    await seedExpiredDays(db)
     t = performance.now()
     let load = startTraffic(live.db, conversations)
     await new Promise(resolve => setTimeout(resolve, TRAFFIC_SECONDS * 1000))
@@ -231,7 +212,7 @@ try {
     quietSeconds += (performance.now() - t) / 1000
     load = startTraffic(live.db, conversations)
     t = performance.now()
-    purges.push(await measure(db, `${ROWS.toLocaleString('en')} expired with keys, under live traffic (round ${round})`, () => purge()))
+    purges.push(await measure(db, `${ROWS.toLocaleString('en')} expired, under live traffic (round ${round})`, () => purge()))
     purging.push(...await load.stop())
     purgingSeconds += (performance.now() - t) / 1000
   }

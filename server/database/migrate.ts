@@ -3,11 +3,15 @@ import type { Database } from './schema'
 import { Migrator, type Migration } from 'kysely/migration'
 import * as m0001 from './migrations/0001_users'
 import * as m0002 from './migrations/0002_conversations'
+import * as m0003 from './migrations/0003_keys_in_partitions'
+import * as m0004 from './migrations/0004_persist_function'
 
 // Static imports, not a folder provider: the production bundle has no migrations folder to read.
 const migrations: Record<string, Migration> = {
   '0001_users': m0001,
-  '0002_conversations': m0002
+  '0002_conversations': m0002,
+  '0003_keys_in_partitions': m0003,
+  '0004_persist_function': m0004
 }
 
 export const migrationNames = Object.keys(migrations)

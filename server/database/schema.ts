@@ -42,19 +42,9 @@ export interface MessagesTable {
   created_at: ColumnType<Date, Date | string, Date | string>
 }
 
-export interface MessageKeysTable {
-  sender_id: string
-  client_id: string
-  message_id: string
-  conversation_id: string
-  seq: number
-  created_at: ColumnType<Date, Date | string, Date | string>
-}
-
 export interface Database {
   users: UsersTable
   conversations: ConversationsTable
   conversation_members: ConversationMembersTable
   messages: MessagesTable
-  message_keys: MessageKeysTable
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../database/schema'
 import type { ChatMessage } from '../../shared/types/chat'
@@ -38,86 +37,31 @@ export interface Delivery {
 }
 
 /**
- * Stores a batch in one transaction, idempotently: a (sender, clientId) seen before yields the
- * original message. The counter rows of every conversation in the batch are locked first, in one
- * order, so seq grows by exactly one per message even with two persisters; the unique keys in
- * message_keys back that up. Five statements per batch, however many conversations it spans.
+ * Stores a batch idempotently, in one statement: PostgreSQL's persist_messages (migration 0004)
+ * locks the counter rows of the batch's conversations, then looks up the batch's clientIds, then
+ * inserts the new messages and moves the counters, in one transaction and one round trip. A
+ * (sender, clientId) seen before yields the original message; seq grows by exactly one per new
+ * message with any number of persisters. What the function drops (a conversation that is gone, a
+ * clientId reused in another conversation) comes back with no row and is logged here.
  */
 export async function persistBatch(db: Kysely<Database>, events: SendEvent[]): Promise<Delivery[]> {
   if (!events.length) return []
-  const conversationIds = [...new Set(events.map(event => event.conversationId))].sort()
-  return db.transaction().execute(async (trx) => {
-    const counters = await trx.selectFrom('conversations').select(['id', 'last_seq', 'last_message_at'])
-      .where('id', 'in', conversationIds).orderBy('id').forUpdate().execute()
-    const counterOf = new Map(counters.map(row => [row.id, { seq: row.last_seq, at: row.last_message_at?.getTime() ?? 0, moved: false }]))
-    const known = await trx.selectFrom('message_keys').selectAll()
-      .where(eb => eb(eb.refTuple('sender_id', 'client_id'), 'in', events.map(event => eb.tuple(event.senderId, event.clientId))))
-      .execute()
-    const seen = new Map(known.map(row => [`${row.sender_id}/${row.client_id}`, { ...row, body: undefined as string | undefined }]))
-    const bodies = await bodiesOf(trx, known)
-
-    const deliveries: Delivery[] = []
-    const fresh: Array<{ event: SendEvent, id: string, seq: number, createdAt: Date }> = []
-    for (const event of events) {
-      const counter = counterOf.get(event.conversationId)
-      if (!counter) {
-        log.warn('persister: conversation is gone, dropping a message', { conversationId: event.conversationId })
-        continue
-      }
-      const original = seen.get(`${event.senderId}/${event.clientId}`)
-      if (original) {
-        // A clientId reused in another conversation is a client error: never deliver the other
-        // conversation's message to this one's members.
-        if (original.conversation_id !== event.conversationId) {
-          log.warn('persister: clientId reused across conversations, dropping', { senderId: event.senderId, clientId: event.clientId })
-          continue
-        }
-        deliveries.push(delivery(event, { id: original.message_id, seq: original.seq, createdAt: original.created_at, body: original.body ?? bodies.get(original.message_id) ?? '' }, true))
-        continue
-      }
-      // Strictly increasing times per conversation: paging by time then agrees with seq.
-      counter.at = Math.max(event.sentAt, counter.at + 1)
-      counter.seq += 1
-      counter.moved = true
-      const row = { event, id: randomUUID(), seq: counter.seq, createdAt: new Date(counter.at) }
-      fresh.push(row)
-      seen.set(`${event.senderId}/${event.clientId}`, { sender_id: event.senderId, client_id: event.clientId, message_id: row.id, conversation_id: event.conversationId, seq: row.seq, created_at: row.createdAt, body: event.body })
-      deliveries.push(delivery(event, { id: row.id, seq: row.seq, createdAt: row.createdAt, body: event.body }, false))
+  const cutoff = retentionCutoff(useConfig().retentionDays)
+  const batch = events.map((event, ord) => ({ ord, conversationId: event.conversationId, senderId: event.senderId, clientId: event.clientId, body: event.body, sentAt: event.sentAt }))
+  const { rows } = await sql<StoredRow>`select * from persist_messages(${JSON.stringify(batch)}::jsonb, ${cutoff})`.execute(db)
+  if (rows.length < events.length) {
+    const stored = new Set(rows.map(row => row.ord))
+    for (const [ord, event] of events.entries()) {
+      if (!stored.has(ord)) log.warn('persister: dropping a message: its conversation is gone or its clientId was used in another one', { conversationId: event.conversationId, senderId: event.senderId, clientId: event.clientId })
     }
-    if (!fresh.length) return deliveries
-
-    await trx.insertInto('message_keys').values(fresh.map(row => ({
-      sender_id: row.event.senderId,
-      client_id: row.event.clientId,
-      message_id: row.id,
-      conversation_id: row.event.conversationId,
-      seq: row.seq,
-      created_at: row.createdAt
-    }))).execute()
-    await trx.insertInto('messages').values(fresh.map(row => ({
-      id: row.id,
-      conversation_id: row.event.conversationId,
-      seq: row.seq,
-      sender_id: row.event.senderId,
-      client_id: row.event.clientId,
-      body: row.event.body,
-      created_at: row.createdAt
-    }))).execute()
-    const moved = [...counterOf].filter(([, counter]) => counter.moved)
-    await sql`update conversations as c set last_seq = v.last_seq, last_message_at = v.last_at
-      from (values ${sql.join(moved.map(([id, counter]) => sql`(${id}::uuid, ${counter.seq}::bigint, ${new Date(counter.at)}::timestamptz)`))})
-        as v(id, last_seq, last_at)
-      where c.id = v.id`.execute(trx)
-    return deliveries
+  }
+  return rows.map((row) => {
+    const event = events[row.ord]!
+    return delivery(event, { id: row.id, seq: row.seq, createdAt: row.created_at, body: row.body ?? event.body }, row.duplicate)
   })
 }
 
-/** The bodies of already-stored messages a batch repeats (resends are rare: usually none). */
-async function bodiesOf(db: Kysely<Database>, keys: Array<{ message_id: string }>): Promise<Map<string, string>> {
-  if (!keys.length) return new Map()
-  const rows = await db.selectFrom('messages').select(['id', 'body']).where('id', 'in', keys.map(key => key.message_id)).execute()
-  return new Map(rows.map(row => [row.id, row.body]))
-}
+interface StoredRow { ord: number, id: string, seq: number, created_at: Date, body: string | null, duplicate: boolean }
 
 function delivery(event: SendEvent, stored: { id: string, seq: number, createdAt: Date, body: string }, duplicate: boolean): Delivery {
   return {

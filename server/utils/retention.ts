@@ -28,7 +28,6 @@ export interface PurgeSummary {
   partitionsDeferred: string[]
   partitionsCreated: string[]
   rowsDeleted: number
-  keysDeleted: number
   /** The oldest message still stored, or null when there is none. */
   oldestRemaining: string | null
   durationMs: number
@@ -41,7 +40,8 @@ const running = new WeakSet<Kysely<Database>>()
 /**
  * Removes what the read paths already hide (created_at at or before the cutoff): drops the daily
  * partitions lying wholly before the cutoff, deletes the expired rows of the boundary partition
- * and of messages_default in batches, trims message_keys the same, and creates partitions ahead.
+ * and of messages_default in batches, and creates partitions ahead. The idempotency keys are
+ * columns of the messages themselves (migration 0003), so they go with their rows.
  * Conversations, members and users stay. Read receipts are a watermark on conversation_members
  * (read_seq), so no other table refers to a message row and nothing else needs cleaning.
  *
@@ -63,8 +63,8 @@ export async function purgeExpired(db: Kysely<Database>, options: PurgeOptions):
       : await purge(db, cutoff, options)
     if (!summary) return skipped(cutoff, started)
     summary.durationMs = Math.round(performance.now() - started)
-    const { partitionsDropped, partitionsDeferred, partitionsCreated, rowsDeleted, keysDeleted, durationMs, oldestRemaining } = summary
-    log.info('retention: purge', { cutoff: summary.cutoff, partitionsDropped, partitionsDeferred, partitionsCreated, rowsDeleted, keysDeleted, durationMs, oldestRemaining })
+    const { partitionsDropped, partitionsDeferred, partitionsCreated, rowsDeleted, durationMs, oldestRemaining } = summary
+    log.info('retention: purge', { cutoff: summary.cutoff, partitionsDropped, partitionsDeferred, partitionsCreated, rowsDeleted, durationMs, oldestRemaining })
     return summary
   }
   catch (error) {
@@ -79,7 +79,7 @@ export async function purgeExpired(db: Kysely<Database>, options: PurgeOptions):
 function skipped(cutoff: Date, started: number): PurgeSummary {
   const durationMs = Math.round(performance.now() - started)
   log.info('retention: purge skipped, another run holds the lock', { durationMs })
-  return { skipped: 'locked', cutoff: cutoff.toISOString(), partitionsDropped: [], partitionsDeferred: [], partitionsCreated: [], rowsDeleted: 0, keysDeleted: 0, oldestRemaining: null, durationMs }
+  return { skipped: 'locked', cutoff: cutoff.toISOString(), partitionsDropped: [], partitionsDeferred: [], partitionsCreated: [], rowsDeleted: 0, oldestRemaining: null, durationMs }
 }
 
 /** Runs `work` holding the advisory lock on this connection's session; undefined when another session holds it. */
@@ -104,7 +104,6 @@ async function purge(db: Kysely<Database>, cutoff: Date, options: PurgeOptions):
     partitionsDeferred: [],
     partitionsCreated: [],
     rowsDeleted: 0,
-    keysDeleted: 0,
     oldestRemaining: null,
     durationMs: 0
   }
@@ -130,11 +129,9 @@ async function purge(db: Kysely<Database>, cutoff: Date, options: PurgeOptions):
   for (const table of [...boundary, 'messages_default']) {
     summary.rowsDeleted += await deleteExpired(db, table, cutoff, batchSize)
   }
-  summary.keysDeleted = await deleteExpired(db, 'message_keys', cutoff, batchSize)
 
-  // message_keys holds one row per stored message with the same created_at (the persister writes
-  // both in one transaction) and has an index on it: a probe instead of scanning a day's partition.
-  const oldest = await db.selectFrom('message_keys').select(eb => eb.fn.min('created_at').as('oldest')).executeTakeFirst()
+  // Every partition has an index on created_at (migration 0003): one probe per partition.
+  const oldest = await db.selectFrom('messages').select(eb => eb.fn.min('created_at').as('oldest')).executeTakeFirst()
   summary.oldestRemaining = oldest?.oldest ? new Date(oldest.oldest).toISOString() : null
   return summary
 }
@@ -182,8 +179,8 @@ async function dropPartition(db: Kysely<Database>, name: string, lockTimeoutMs: 
 }
 
 /**
- * Deletes the rows at or before the cutoff from one table (a leaf partition or message_keys:
- * ctid is only unique within one table), `batchSize` rows per statement so no transaction
+ * Deletes the rows at or before the cutoff from one leaf partition (ctid is only unique within
+ * one table), `batchSize` rows per statement so no transaction
  * grows large and row locks are held only briefly.
  */
 async function deleteExpired(db: Kysely<Database>, table: string, cutoff: Date, batchSize: number): Promise<number> {

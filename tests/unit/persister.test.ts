@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateToLatest } from '../../server/database/migrate'
 import { openDirectConversation } from '../../server/utils/conversations'
 import type { DatabaseHandle } from '../../server/utils/database'
-import { ensureMessagePartitions } from '../../server/utils/partitions'
+import { ensureMessagePartitions, partitionName } from '../../server/utils/partitions'
 import { persistBatch, type SendEvent } from '../../server/utils/persister'
 import { realServices, testDatabase, uniqueName } from '../support/backends'
 
@@ -92,12 +92,19 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect((await stored(first.id)).map(row => row.body)).toEqual([original!.body])
   })
 
-  it('keeps (conversation, seq) unique in the database itself', async () => {
+  it('recognises a resend whose original is in an earlier day\'s partition', async () => {
     const c = await conversation()
-    const [delivery] = await persistBatch(database.db, events(c, 1))
-    await expect(database.db.insertInto('message_keys').values({
-      sender_id: c.a, client_id: randomUUID(), message_id: randomUUID(), conversation_id: c.id, seq: delivery!.message.seq, created_at: new Date()
-    }).execute()).rejects.toThrow()
+    const [event] = events(c, 1)
+    const [first] = await persistBatch(database.db, [event!])
+    // As if the first copy had been stored three days ago: the lookup must reach older partitions.
+    await ensureMessagePartitions(database.db, { fromDaysAgo: 3 })
+    await database.db.updateTable('messages').set({ created_at: new Date(Date.now() - 3 * 86_400_000) }).where('id', '=', first!.message.id).execute()
+    const [again] = await persistBatch(database.db, [{ ...event!, sentAt: Date.now() }])
+    expect(again).toMatchObject({ duplicate: true, message: { id: first!.message.id, seq: 1, body: event!.body } })
+    const rows = await stored(c.id)
+    expect(rows).toHaveLength(1)
+    const { rows: where } = await sql<{ partition: string }>`select tableoid::regclass::text as partition from messages where id = ${first!.message.id}`.execute(database.db)
+    expect(where[0]!.partition).toBe(partitionName(new Date(Date.now() - 3 * 86_400_000)))
   })
 
   it('writes into the day\'s partition, not the default one', async () => {

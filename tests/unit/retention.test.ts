@@ -48,15 +48,12 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
       created_at: new Date(time)
     }))
     await database.db.insertInto('messages').values(rows).execute()
-    await database.db.insertInto('message_keys').values(rows.map(row => ({
-      sender_id: row.sender_id, client_id: row.client_id, message_id: row.id, conversation_id: conversationId, seq: row.seq, created_at: row.created_at
-    }))).execute()
     await database.db.updateTable('conversations').set({ last_seq: rows.length, last_message_at: rows.at(-1)!.created_at }).where('id', '=', conversationId).execute()
     return rows
   }
 
-  async function stored(table: 'messages' | 'message_keys', conversationId: string) {
-    const rows = await database.db.selectFrom(table).select(['seq', 'created_at']).where('conversation_id', '=', conversationId).orderBy('seq').execute()
+  async function stored(conversationId: string) {
+    const rows = await database.db.selectFrom('messages').select(['seq', 'created_at']).where('conversation_id', '=', conversationId).orderBy('seq').execute()
     return rows.map(row => row.created_at.getTime())
   }
 
@@ -96,7 +93,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
 
   it('hides expired messages from every read path before any purge', async () => {
     // Stored, every one of them…
-    expect(await stored('messages', talk)).toHaveLength(wholeDays.length + boundaryExpired.length + visible.length + inDefault.length)
+    expect(await stored(talk)).toHaveLength(wholeDays.length + boundaryExpired.length + visible.length + inDefault.length)
     // …but history by seq and by time only ever show those after the cutoff.
     const bySeq = await historyBySeq(database.db, talk, [a, b], { limit: 100, retentionDays })
     expect(bySeq.messages.map(m => Date.parse(m.timestamp))).toEqual(visible)
@@ -122,7 +119,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(withC.unread).toBe(0)
   })
 
-  it('drops the whole expired days, trims the boundary day and message_keys, and keeps the rest', async () => {
+  it('drops the whole expired days, trims the boundary day, and keeps the rest', async () => {
     const before = await partitions()
     const dropped = [12, 11, 10, 9, 8].map(daysAgo)
     expect(before).toEqual(expect.arrayContaining([...dropped, daysAgo(7), daysAgo(6)]))
@@ -135,8 +132,6 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(summary.partitionsDeferred).toEqual([])
     // Deleted row by row: the boundary day's four (two per statement) and the one in messages_default.
     expect(summary.rowsDeleted).toBe(boundaryExpired.length + inDefault.length)
-    // Every expired key goes, those of dropped partitions included: 8 + 4 + 1 of `talk`, 1 of `bygone`.
-    expect(summary.keysDeleted).toBe(wholeDays.length + boundaryExpired.length + inDefault.length + 1)
     expect(Date.parse(summary.oldestRemaining!)).toBeGreaterThan(CUTOFF)
     expect(Date.parse(summary.oldestRemaining!)).toBeLessThanOrEqual(boundaryKept[0]!)
     expect(summary.durationMs).toBeGreaterThanOrEqual(0)
@@ -145,10 +140,8 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     for (const name of dropped) expect(after).not.toContain(name)
     expect(after).toContain(daysAgo(7))
     expect(after).toContain('messages_default')
-    expect(await stored('messages', talk)).toEqual(visible)
-    expect(await stored('message_keys', talk)).toEqual(visible)
-    expect(await stored('messages', bygone)).toEqual([])
-    expect(await stored('message_keys', bygone)).toEqual([])
+    expect(await stored(talk)).toEqual(visible)
+    expect(await stored(bygone)).toEqual([])
     // The boundary partition keeps exactly its rows after the cutoff.
     const { rows: boundary } = await sql<{ created_at: Date }>`
       select created_at from ${sql.table(daysAgo(7))} where conversation_id = ${talk} order by created_at`.execute(database.db)
@@ -168,8 +161,8 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
 
   it('finds nothing to do on the next run', async () => {
     const summary = await purgeExpired(database.db, { retentionDays })
-    expect(summary).toMatchObject({ partitionsDropped: [], partitionsDeferred: [], rowsDeleted: 0, keysDeleted: 0 })
-    expect(await stored('messages', talk)).toEqual(visible)
+    expect(summary).toMatchObject({ partitionsDropped: [], partitionsDeferred: [], rowsDeleted: 0 })
+    expect(await stored(talk)).toEqual(visible)
   })
 
   it('creates the partitions of the coming week', async () => {
@@ -190,7 +183,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
       purgeExpired(database.db, { retentionDays }).finally(() => settled.push('second'))
     ])
     expect(second.skipped).toBe('locked')
-    expect(second).toMatchObject({ partitionsDropped: [], rowsDeleted: 0, keysDeleted: 0 })
+    expect(second).toMatchObject({ partitionsDropped: [], rowsDeleted: 0 })
     expect(settled[0]).toBe('second')
     expect(first.skipped).toBeUndefined()
     expect(first.partitionsDropped).toEqual([9, 8].map(daysAgo))
