@@ -15,7 +15,7 @@ const INT8 = 20
 // Counts and seq are bigint in SQL; they stay far below 2^53, and a number is what every caller wants.
 pg.types.setTypeParser(INT8, value => Number(value))
 
-export function createPostgresDatabase(url: string, max = 10): DatabaseHandle {
+export function createPostgresDatabase(url: string, max = 20): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5000 })
   // An idle client losing its server is reported by the next query; do not crash on it.
   pool.on('error', () => {})
