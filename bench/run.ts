@@ -3,7 +3,7 @@
 //
 //   npm run bench -- <scenario> [--users N] [--rate R] [--duration S] [--backend embedded|real] [--instances 1|2]
 //
-// Scenarios: seed-100, users-1k, throughput, connections. See docs/performance.md.
+// Scenarios: seed-100, users-1k, throughput, overload, connections, history. See docs/performance.md.
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -21,7 +21,7 @@ import { ms, ratio, renderSvg, table, type Panel } from './support/report'
 import { pidsNamed, Sampler, type UsageSummary } from './support/sampler'
 import { ensureDatabase, root, startNatter, startPrivateKafka, startPrivateRedis, startRelay, type RunningServer } from './support/servers'
 
-const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'connections', 'history'] as const
+const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'overload', 'connections', 'history'] as const
 type Scenario = typeof SCENARIOS[number]
 
 const { values, positionals } = parseArgs({
@@ -104,6 +104,16 @@ function plan(): Plan {
       const steps = rates.map(rate => ({ rate, seconds }))
       // A longer warm-up: a freshly started Kafka broker is still compiling its hot paths.
       return { users, steps, warmup: num(values.warmup, 10), relaySteps: reached => steps.slice(0, reached), drainMs: 30_000 }
+    }
+    case 'overload': {
+      // --rate is the highest rate `throughput` held: this runs it, then twice it, then half of
+      // it, to see backpressure at the top and recovery after (issue 8).
+      const held = num(values.rate, 1000)
+      const users = even(num(values.users, Math.max(1000, Math.ceil(2 * held / MAX_PER_USER_RATE))))
+      if (2 * held / users > MAX_PER_USER_RATE) throw new Error(`twice --rate ${held} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
+      const seconds = num(values.duration, 30)
+      const steps = [{ rate: held, seconds: 15 }, { rate: 2 * held, seconds }, { rate: Math.round(held / 2), seconds }]
+      return { users, steps, warmup: num(values.warmup, 10), relaySteps: () => [], drainMs: 60_000 }
     }
     case 'history':
       return { users: even(num(values.users, 2000)), steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
@@ -412,7 +422,7 @@ async function loadScenario() {
     profiles = readdirSync(resultsDir).filter(name => name.endsWith('.cpuprofile')).map(name => summarizeProfile(join(resultsDir, name), window))
   }
   let relay: SideResult | undefined
-  if (values.relay && !values['no-relay']) {
+  if (values.relay && !values['no-relay'] && scenario !== 'overload') {
     const server = await startRelay(fileLimit)
     log(`relay at ${server.url} (pid ${server.pid})`)
     const steps = settings.relaySteps(natter.load.steps.length)
@@ -600,7 +610,7 @@ async function connectionsScenario() {
   const serverLogs = stack.servers.map(server => ({ label: server.label, tail: server.logs.slice(-40) }))
   for (const server of stack.servers) await server.stop()
   let relay: ConnectionsSide | undefined
-  if (values.relay && !values['no-relay']) {
+  if (values.relay && !values['no-relay'] && scenario !== 'overload') {
     const server = await startRelay(fileLimit)
     relay = await connectionsSide(relayTarget(server), seeded.users, count, server.pid, 'relay')
     await server.stop()
@@ -751,7 +761,7 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
     if (server.errors.count) notes.push(`${server.label} logged ${server.errors.count} errors; the first: ${server.errors.first}`)
   }
   const goals: string[] = []
-  if (scenario !== 'throughput') {
+  if (scenario === 'seed-100' || scenario === 'users-1k') {
     goals.push(`send→receive p50 ${ms(n.receive.p50)} (goal ≤ 10 ms at 1,000 users): ${n.receive.p50 <= 10 ? 'met' : 'missed'}`)
     goals.push(`send→receive p99 ${ms(n.receive.p99)} (goal ≤ 50 ms): ${n.receive.p99 <= 50 ? 'met' : 'missed'}`)
     if (r) goals.push(`p50 ${ratio(n.receive.p50, r.receive.p50)} the relay's (goal ≤ 3×): ${n.receive.p50 <= 3 * r.receive.p50 ? 'met' : 'missed'}`)
@@ -760,8 +770,8 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
 
   let rampTable = ''
   let held: StepStats | undefined
-  if (scenario === 'throughput') {
-    held = heldRate(natter.load.steps)
+  if (scenario === 'throughput' || scenario === 'overload') {
+    held = scenario === 'throughput' ? heldRate(natter.load.steps) : undefined
     const rampRows = natter.load.steps.map((step, index) => {
       const relayStep = relay?.load.steps[index]
       return [
@@ -782,7 +792,13 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
       ]
     })
     rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
-    goals.push(`highest rate held with send→receive p99 ≤ 50 ms and nothing lost: ${held ? `${held.rate} msg/s (acked ${held.ackedPerSecond.toFixed(0)}/s)` : 'none'} (goal ≥ 5,000 msg/s persisted): ${held && held.rate >= 5000 && lost === 0 ? 'met' : 'missed'}`)
+    if (scenario === 'throughput') goals.push(`highest rate held with send→receive p99 ≤ 50 ms and nothing lost: ${held ? `${held.rate} msg/s (acked ${held.ackedPerSecond.toFixed(0)}/s)` : 'none'} (goal ≥ 5,000 msg/s persisted): ${held && held.rate >= 5000 && lost === 0 ? 'met' : 'missed'}`)
+  }
+  if (scenario === 'overload') {
+    const [, over, after] = natter.load.steps
+    const rss = Object.entries(natter.usage).filter(([label]) => label.startsWith('natter')).map(([label, usage]) => `${label} ${usage?.rssStartMB ?? '?'} → max ${usage?.rssMaxMB ?? '?'} MB`)
+    goals.push(`at twice the held rate: acked ${over?.ackedPerSecond.toFixed(0) ?? '?'}/s of ${over?.rate ?? '?'} offered, errors ${JSON.stringify(over?.errors ?? {})}, p99 ${ms(over?.receive.p99)}; memory ${rss.join(', ')}`)
+    goals.push(`after, at half the held rate: p50 ${ms(after?.receive.p50)}, p99 ${ms(after?.receive.p99)}, backlog drained: ${after && !after.backlogged ? 'yes' : 'no'}`)
   }
 
   const result = {
