@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import { getRequestHeader, send, setResponseHeader, setResponseStatus } from 'h3'
 import { log } from './utils/log'
+import { isBackendOutage, OUTAGE_RETRY_AFTER_SECONDS } from './utils/outage'
 
 // API errors always answer the contract's JSON, `data.code` included: also for a path or method
 // no handler serves, and for an unexpected failure (no stack, ever). A browser asking for a page
@@ -8,6 +9,14 @@ import { log } from './utils/log'
 export default defineNitroErrorHandler((error, event) => {
   const api = event.path.startsWith('/api/') || event.path.startsWith('/metrics')
   if (!api && (getRequestHeader(event, 'accept') ?? '').includes('text/html')) return
+  // A database or store that cannot be reached is not a bug of this request: 503 says try again.
+  if ((error.statusCode || 500) >= 500 && isBackendOutage(error)) {
+    log.warn('request failed: a backend is unreachable', { path: event.path.split('?')[0], error: (error.cause as Error | undefined)?.message ?? error.message })
+    setResponseStatus(event, 503, STATUS_CODES[503])
+    setResponseHeader(event, 'Retry-After', String(OUTAGE_RETRY_AFTER_SECONDS))
+    setResponseHeader(event, 'Content-Type', 'application/json')
+    return send(event, JSON.stringify({ statusCode: 503, statusMessage: STATUS_CODES[503], message: 'Natter cannot reach its database or store right now. Try again in a few seconds.', data: { code: 'unavailable' } }))
+  }
   const statusCode = error.statusCode || 500
   const known = error.data && typeof error.data === 'object' && 'code' in error.data
   const code = known ? undefined : statusCode === 404 ? 'not_found' : statusCode === 405 ? 'method_not_allowed' : statusCode >= 500 ? 'internal' : 'invalid_body'

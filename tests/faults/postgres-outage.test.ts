@@ -42,10 +42,13 @@ describe('PostgreSQL stopped for 30 s under load', () => {
     expect([...readiness.between(Date.now() - 2000, Date.now()).keys()]).toEqual([200])
   }, 300_000)
 
-  it('answers REST requests during the outage in the contract\'s error shape, and a new socket with 503', () => {
+  it('answers REST requests during the outage with 503 unavailable and Retry-After, and a new socket with 503', () => {
     expect(during, 'the load test above ran').toBeDefined()
     expect(during!.upgrade).toBe(503)
-    // A request may fail while the database is away, but as the contract's JSON with a code (503 would say "try again").
-    for (const answer of [during!.me, during!.resync]) expect(answer.json, during!.text).toMatchObject({ statusCode: answer.status, message: expect.any(String), data: { code: expect.any(String) } })
+    // The database is away, not the request wrong: 503 with a code and Retry-After says "try again".
+    for (const answer of [during!.me, during!.resync]) {
+      expect(answer.json, during!.text).toMatchObject({ statusCode: 503, message: expect.any(String), data: { code: 'unavailable' } })
+      expect(answer.retryAfter, during!.text).toBe('5')
+    }
   })
 })

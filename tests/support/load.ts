@@ -57,7 +57,7 @@ export class LoadPerson {
   constructor(readonly email: string, readonly ip: string) {}
 
   /** Plain fetch with this person's cookies, the instance's Origin and the CSRF token; never throws. */
-  async http(base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
+  async http(base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any, retryAfter?: string }> {
     try {
       if (method !== 'GET' && !this.cookies.get('natter_csrf')) await this.http(base, 'GET', '/api/auth/csrf')
       const headers: Record<string, string> = { 'origin': base, 'x-forwarded-for': this.ip, 'cookie': [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') }
@@ -76,7 +76,7 @@ export class LoadPerson {
         json = text ? JSON.parse(text) : null
       }
       catch { /* not JSON */ }
-      return { status: response.status, json }
+      return { status: response.status, json, retryAfter: response.headers.get('retry-after') ?? undefined }
     }
     catch {
       return { status: 0, json: null }
