@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { createMemoryBus } from './bus/memory'
 import { createKafkaBus } from './bus/kafka'
 import type { Bus } from './bus/types'
@@ -28,7 +29,10 @@ export async function createBackends(config: NatterConfig): Promise<Backends> {
   const database = config.databaseUrl
     ? createPostgresDatabase(config.databaseUrl)
     : await createPGliteDatabase(config.dataDir === 'memory://' ? 'memory://' : defaultPGliteDir(config.dataDir))
-  const store = config.redisUrl ? createRedisStore(config.redisUrl) : createMemoryStore()
+  // Embedded, the keys go to a file beside the database, so a restart keeps people signed in.
+  const store = config.redisUrl
+    ? createRedisStore(config.redisUrl)
+    : createMemoryStore({ file: config.dataDir === 'memory://' ? undefined : join(config.dataDir, 'store.json') })
   const bus = config.kafkaBrokers ? createKafkaBus(config.kafkaBrokers) : createMemoryBus()
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createOutboxMailer()
   log.info(`database: ${database.mode}`)

@@ -1,18 +1,53 @@
 import { EventEmitter } from 'node:events'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { log } from '../log'
 import type { Store } from './types'
 
 interface Entry { value: string, expiresAt: number }
 
+export interface MemoryStoreOptions {
+  /**
+   * Where the keys (sessions, sign-in codes, throttles) outlive a restart: written every few
+   * seconds when they changed and on close, read at creation. Sorted sets and channels describe
+   * live processes (presence, typing) and start empty, as they would after Redis lost its data.
+   */
+  file?: string
+}
+
+const SAVE_EVERY_MS = 5000
+
 /** The embedded twin of Redis for one process: same operations, same TTL and atomicity. */
-export function createMemoryStore(): Store {
-  const entries = new Map<string, Entry>()
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const entries = options.file ? load(options.file) : new Map<string, Entry>()
   const sorted = new Map<string, Map<string, number>>()
   const channels = new EventEmitter().setMaxListeners(0)
+  // Set by every write to a key, so an idle server does not rewrite the file.
+  let changed = false
   const sweeper = setInterval(() => {
     const now = Date.now()
     for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
   }, 10_000)
   sweeper.unref()
+  const saver = options.file ? setInterval(() => save(), SAVE_EVERY_MS).unref() : undefined
+
+  function save() {
+    if (!options.file || !changed) return
+    changed = false
+    const now = Date.now()
+    const kept = [...entries].filter(([, entry]) => entry.expiresAt > now)
+      .map(([key, entry]) => [key, entry.value, Number.isFinite(entry.expiresAt) ? entry.expiresAt : null])
+    try {
+      mkdirSync(dirname(options.file), { recursive: true })
+      // Renamed into place, so a crash mid-write leaves the previous file whole.
+      writeFileSync(`${options.file}.tmp`, JSON.stringify(kept), { mode: 0o600 })
+      renameSync(`${options.file}.tmp`, options.file)
+    }
+    catch (error) {
+      changed = true
+      log.warn('store: could not save the in-process keys', { file: options.file, error })
+    }
+  }
 
   function live(key: string): Entry | undefined {
     const entry = entries.get(key)
@@ -30,21 +65,25 @@ export function createMemoryStore(): Store {
       return live(key)?.value ?? null
     },
     async set(key, value, ttlMs) {
+      changed = true
       entries.set(key, { value, expiresAt: expiry(ttlMs) })
     },
     async setIfAbsent(key, value, ttlMs) {
       if (live(key)) return false
+      changed = true
       entries.set(key, { value, expiresAt: expiry(ttlMs) })
       return true
     },
     async swap(key, value) {
       const entry = live(key)
       if (!entry) return null
+      changed = true
       const previous = entry.value
       entry.value = value
       return previous
     },
     async increment(key, ttlMs) {
+      changed = true
       const entry = live(key)
       if (!entry) {
         entries.set(key, { value: '1', expiresAt: expiry(ttlMs) })
@@ -56,6 +95,7 @@ export function createMemoryStore(): Store {
       return next
     },
     async delete(...keys) {
+      changed = true
       for (const key of keys) entries.delete(key)
     },
     async ttl(key) {
@@ -66,6 +106,7 @@ export function createMemoryStore(): Store {
     async expire(key, ttlMs) {
       const entry = live(key)
       if (!entry) return false
+      changed = true
       entry.expiresAt = expiry(ttlMs)
       return true
     },
@@ -102,9 +143,35 @@ export function createMemoryStore(): Store {
     async ping() {},
     async close() {
       clearInterval(sweeper)
+      clearInterval(saver)
+      save()
       channels.removeAllListeners()
       entries.clear()
       sorted.clear()
     }
   }
+}
+
+/** The keys a previous process saved; none when there is no file yet or it cannot be read. */
+function load(file: string): Map<string, Entry> {
+  const entries = new Map<string, Entry>()
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  }
+  catch {
+    return entries
+  }
+  try {
+    const now = Date.now()
+    for (const [key, value, expiresAt] of JSON.parse(text) as Array<[string, string, number | null]>) {
+      const at = expiresAt ?? Number.POSITIVE_INFINITY
+      if (typeof key === 'string' && typeof value === 'string' && at > now) entries.set(key, { value, expiresAt: at })
+    }
+  }
+  catch (error) {
+    // Sessions are a convenience here: starting without them signs people out, nothing more.
+    log.warn('store: ignoring an unreadable in-process key file', { file, error })
+  }
+  return entries
 }
