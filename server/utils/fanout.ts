@@ -1,6 +1,7 @@
 import type { Delivery } from './persister'
 import { messagesDelivered, sendToDeliver } from './metrics'
 import { deliverText, socketsOf } from './sockets'
+import { sendSettled } from './backpressure'
 
 /**
  * Hands persisted messages to this instance's sockets: the sending socket gets chat.ack, the
@@ -10,6 +11,7 @@ export function fanOut(deliveries: Delivery[]) {
   const now = Date.now()
   for (const delivery of deliveries) {
     const { message } = delivery
+    sendSettled(delivery.origin, delivery.clientId)
     const receive = JSON.stringify({ type: 'chat.receive', ...message })
     let ack: string | undefined
     for (const socket of socketsOf(message.from)) {

@@ -5,6 +5,7 @@ import { useConfig } from './config'
 import { log } from './log'
 import { markRead } from './receipts'
 import { publishTyping } from './typing'
+import { acceptingSends, sendSettled, sendWaiting } from './backpressure'
 import { messagesAccepted, rateLimited } from './metrics'
 import { MESSAGES_TOPIC, type SendEvent } from './persister'
 import { sendFrame, type ChatSocket } from './sockets'
@@ -107,6 +108,11 @@ export async function handleFrame(backends: Backends, socket: ChatSocket, data: 
 }
 
 async function send(backends: Backends, socket: ChatSocket, frame: Extract<ClientFrame, { type: 'chat.send' }>) {
+  // First, and cheap: under overload most sends end here, and refusing must not cost what it saves.
+  if (!acceptingSends()) {
+    rateLimited.inc({ what: 'backpressure' })
+    return refuse(socket, 'rate_limited', 'Natter is busy. Your message will go out in a moment.', frame.clientId)
+  }
   if (!takeToken(socket.userId)) {
     rateLimited.inc({ what: 'chat.send' })
     return refuse(socket, 'rate_limited', 'You are sending too fast. Wait a moment.', frame.clientId)
@@ -122,10 +128,12 @@ async function send(backends: Backends, socket: ChatSocket, frame: Extract<Clien
     sentAt: Date.now(),
     origin: socket.id
   }
+  sendWaiting(socket.id, frame.clientId)
   try {
     await backends.bus.publish(MESSAGES_TOPIC, [{ key: conversationId, value: JSON.stringify(event) }])
   }
   catch (error) {
+    sendSettled(socket.id, frame.clientId)
     log.warn('gateway: bus refused a message', { error })
     return refuse(socket, 'unavailable', 'The message could not be sent right now. It will be retried.', frame.clientId)
   }

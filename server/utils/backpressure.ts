@@ -1,0 +1,72 @@
+import { Gauge } from 'prom-client'
+import { metrics } from './metrics'
+import { instanceId } from './sockets'
+
+/**
+ * Backpressure for chat.send. Each instance remembers the sends it put on the bus until their
+ * delivery comes back (persisted), oldest first, and how fast deliveries have been coming back.
+ * A new send is refused at once with rate_limited (clients wait a second and send again, with the
+ * same clientId) when the sends already waiting would take more than BACKLOG_SECONDS to come
+ * back at that pace, or when more than MAX_LATE of them have waited over MAX_WAIT_MS (the pipeline
+ * is stuck: a database outage). Queueing without bound instead, the first overload run saw acks
+ * 27 s behind and the accepted rate fall to half of what the instance can persist.
+ * A few late ones alone do not count: the persister drops a message whose conversation is gone
+ * without a delivery.
+ */
+export const MAX_WAIT_MS = 5000
+const MAX_LATE = 100
+const BACKLOG_SECONDS = 2
+// Below this many waiting, never refuse: a burst of reconnecting outboxes after a quiet spell.
+const MIN_WAITING = 1000
+// A delivery lost on the way (pub/sub is best effort) must not hold sends back for ever: the client
+// sends such a message again anyway.
+const FORGET_AFTER_MS = 30_000
+
+const waiting = new Map<string, number>()
+// Deliveries back per second, smoothed over about two seconds.
+let pace = 0
+let settledSince = 0
+let paceFrom = Date.now()
+
+new Gauge({
+  name: 'natter_sends_waiting',
+  help: 'chat.send frames this instance put on the bus that are not persisted yet',
+  registers: [metrics],
+  collect() {
+    this.set(waiting.size)
+  }
+})
+
+function settledPerSecond(now: number): number {
+  const elapsed = now - paceFrom
+  if (elapsed >= 1000) {
+    const current = settledSince * 1000 / elapsed
+    pace = pace ? (pace + current) / 2 : current
+    settledSince = 0
+    paceFrom = now
+  }
+  return pace
+}
+
+/** Whether a new send may go on the bus now. */
+export function acceptingSends(now = Date.now()): boolean {
+  if (waiting.size >= Math.max(MIN_WAITING, settledPerSecond(now) * BACKLOG_SECONDS)) return false
+  let late = 0
+  for (const [key, at] of waiting) {
+    if (now - at >= FORGET_AFTER_MS) waiting.delete(key)
+    else if (now - at >= MAX_WAIT_MS) late++
+    else break
+    if (late > MAX_LATE) return false
+  }
+  return true
+}
+
+/** A send is about to go on the bus from one of this instance's sockets (before, so that even a delivery faster than the publish's own answer finds it). */
+export function sendWaiting(origin: string, clientId: string, at = Date.now()) {
+  waiting.set(`${origin}/${clientId}`, at)
+}
+
+/** A delivery came back persisted, or the bus refused the send: it waits no more. */
+export function sendSettled(origin: string, clientId: string) {
+  if (origin.startsWith(`${instanceId}:`) && waiting.delete(`${origin}/${clientId}`)) settledSince++
+}
