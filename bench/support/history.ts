@@ -141,8 +141,8 @@ export async function explainHistory(databaseUrl: string, user: BenchUser, reten
     const before = new Date(Date.now() - 3 * DAY).toISOString()
     const plans: Record<string, string> = {}
     const queries: Record<string, [string, unknown[]]> = {
-      'historyByTime, older page': ['select * from messages where conversation_id = $1 and created_at > $2 and created_at < $3 order by created_at desc, seq desc limit 50', [user.conversationId, cutoff, before]],
-      'historyByTime, newest page': ['select * from messages where conversation_id = $1 and created_at > $2 order by created_at desc, seq desc limit 50', [user.conversationId, cutoff]],
+      'historyByTime, older page': ['select * from messages where conversation_id = $1 and created_at > $2 and created_at < $3 order by seq desc limit 50', [user.conversationId, cutoff, before]],
+      'historyByTime, newest page': ['select * from messages where conversation_id = $1 and created_at > $2 order by seq desc limit 50', [user.conversationId, cutoff]],
       'historyBySeq, after': ['select * from messages where conversation_id = $1 and created_at > $2 and seq > $3 order by seq asc limit 50', [user.conversationId, cutoff, 100]]
     }
     for (const [name, [text, params]] of Object.entries(queries)) {
