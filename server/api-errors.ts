@@ -13,7 +13,7 @@ export default defineNitroErrorHandler((error, event) => {
   if ((error.statusCode || 500) >= 500 && isBackendOutage(error)) {
     log.warn('request failed: a backend is unreachable', { path: event.path.split('?')[0], error: (error.cause as Error | undefined)?.message ?? error.message })
     setResponseStatus(event, 503, STATUS_CODES[503])
-    setResponseHeader(event, 'Retry-After', String(OUTAGE_RETRY_AFTER_SECONDS))
+    setResponseHeader(event, 'Retry-After', OUTAGE_RETRY_AFTER_SECONDS)
     setResponseHeader(event, 'Content-Type', 'application/json')
     return send(event, JSON.stringify({ statusCode: 503, statusMessage: STATUS_CODES[503], message: 'Natter cannot reach its database or store right now. Try again in a few seconds.', data: { code: 'unavailable' } }))
   }

@@ -5,6 +5,7 @@ import { useBackends } from './backends'
 import { useConfig } from './config'
 import { fail } from './http'
 import { log } from './log'
+import { OUTAGE_RETRY_AFTER_SECONDS } from './outage'
 import { readSession, SESSION_ABSOLUTE_MS, SESSION_COOKIE, type Session } from './sessions'
 import { findUser } from './users'
 
@@ -24,7 +25,7 @@ export async function requireUser(event: H3Event): Promise<SignedIn> {
   catch (error) {
     // The store or the database is down: say so (503, retry) instead of a bare 500.
     log.warn('auth: session lookup failed', { error })
-    setResponseHeader(event, 'Retry-After', 5)
+    setResponseHeader(event, 'Retry-After', OUTAGE_RETRY_AFTER_SECONDS)
     throw fail(503, 'unavailable', 'Natter cannot check your session right now. Try again in a moment.')
   }
   if (!signedIn) throw fail(401, 'unauthenticated', 'You are not signed in.')
