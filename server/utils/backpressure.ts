@@ -66,7 +66,20 @@ export function sendWaiting(origin: string, clientId: string, at = Date.now()) {
   waiting.set(`${origin}/${clientId}`, at)
 }
 
-/** A delivery came back persisted, or the bus refused the send: it waits no more. */
+/**
+ * A delivery came back persisted, or the bus refused the send: it waits no more. Sends accepted
+ * more than MAX_WAIT_MS before this one and still waiting lost their delivery on the way (Redis
+ * restarted under them): they are forgotten now, not held against new sends for FORGET_AFTER_MS.
+ */
 export function sendSettled(origin: string, clientId: string) {
-  if (origin.startsWith(`${instanceId}:`) && waiting.delete(`${origin}/${clientId}`)) settledSince++
+  if (!origin.startsWith(`${instanceId}:`)) return
+  const key = `${origin}/${clientId}`
+  const at = waiting.get(key)
+  if (at === undefined) return
+  waiting.delete(key)
+  settledSince++
+  for (const [older, when] of waiting) {
+    if (when >= at - MAX_WAIT_MS) break
+    waiting.delete(older)
+  }
 }

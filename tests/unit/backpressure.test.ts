@@ -40,8 +40,17 @@ describe('backpressure on chat.send', () => {
     expect(acceptingSends(t0 + 30_000)).toBe(true)
   })
 
+  it('forgets sends older than one that came back more than 5 s after them: their delivery was lost', () => {
+    const t2 = t0 + 35_000
+    for (let i = 0; i < 150; i++) sendWaiting(socket, `dropped-${i}`, t2)
+    sendWaiting(socket, 'newer', t2 + MAX_WAIT_MS + 1)
+    expect(acceptingSends(t2 + MAX_WAIT_MS + 1)).toBe(false)
+    sendSettled(socket, 'newer')
+    expect(acceptingSends(t2 + MAX_WAIT_MS + 1)).toBe(true)
+  })
+
   it('settles only its own instance\'s sends', () => {
-    const t1 = t0 + 40_000
+    const t1 = t0 + 50_000
     for (let i = 0; i < 101; i++) sendWaiting(socket, `mine-${i}`, t1)
     for (let i = 0; i < 101; i++) sendSettled(`another:7`, `mine-${i}`)
     expect(acceptingSends(t1 + MAX_WAIT_MS)).toBe(false)
