@@ -37,7 +37,8 @@ export async function startNatter(options: NatterOptions): Promise<RunningServer
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const cwd = mkdtempSync(join(tmpdir(), 'natter-bench-server-'))
-  const child = spawn(...niced(process.execPath, [...options.nodeArgs ?? [], serverEntry]), {
+  // The image's NODE_OPTIONS (Dockerfile): the young generation capped as in production.
+  const child = spawn(...niced(process.execPath, ['--max-semi-space-size=16', ...options.nodeArgs ?? [], serverEntry]), {
     cwd,
     env: {
       PATH: process.env.PATH,

@@ -6,48 +6,133 @@ const SESSION_COOKIE_PATTERN = /(?:^|;\s*)natter_session=([^;]*)/
 // Frames waiting behind the one being handled; past this a socket is flooding.
 const MAX_QUEUED_FRAMES = 100
 
-interface SocketContext {
-  userId: string
-  sessionId: string
-  socket?: ChatSocket
-  queue?: Promise<void>
-  queued?: number
-  awaitingPong?: boolean
+// Set on the raw socket by the one shared 'pong' listener: no closure per socket.
+const AWAITING_PONG = Symbol('natter.awaitingPong')
+
+type RawSocket = {
+  bufferedAmount: number
+  send: (text: string) => void
+  close: (code: number, reason: string) => void
+  ping: () => void
+  terminate: () => void
+  on: (event: 'pong', listener: (this: RawSocket) => void) => void
+  [AWAITING_PONG]?: boolean
 }
 
-type RawSocket = { bufferedAmount?: number, ping?: () => void, terminate?: () => void, on?: (event: 'pong', listener: () => void) => void }
 // NOTE: crossws 0.3 hides the ws socket; its buffer size tells a slow reader apart, and its
-// protocol ping finds a socket that died without a close.
-const rawSocket = (peer: Peer) => (peer as unknown as { _internal?: { ws?: RawSocket } })._internal?.ws
+// protocol ping finds a socket that died without a close. The peer's internals also hold the
+// whole upgrade request (node's IncomingMessage with every header, two request proxies and a
+// Headers copy: ~2.7 KB per socket) for as long as the socket is open; nothing here reads them
+// after the upgrade, so they are swapped for the little crossws still needs (see slim()).
+interface PeerInternals {
+  ws: RawSocket
+  request?: { url: string }
+  nodeReq?: { _context: unknown }
+}
+const internalsOf = (peer: Peer) => (peer as unknown as { _internal: PeerInternals })._internal
 
-// The upgrade hook put userId and sessionId there; the rest is this socket's own state.
-function chatSocket(peer: Peer): ChatSocket {
-  const context = peer.context as unknown as SocketContext
-  if (context.socket) return context.socket
-  // Once per socket: a listener per frame piled up (MaxListenersExceededWarning after ~10 frames).
-  rawSocket(peer)?.on?.('pong', () => {
-    context.awaitingPong = false
-  })
-  context.socket = {
-    id: `${instanceId}:${peer.id}`,
-    userId: context.userId,
-    sessionId: context.sessionId,
-    sendText: text => peer.send(text),
-    bufferedAmount: () => rawSocket(peer)?.bufferedAmount ?? 0,
-    close: (code, reason) => peer.close(code, reason),
-    probe: () => {
-      const raw = rawSocket(peer)
-      if (!raw?.ping) return true
-      if (context.awaitingPong) {
-        raw.terminate?.()
-        return false
-      }
-      context.awaitingPong = true
-      raw.ping()
-      return true
-    }
+// crossws resolves every hook (message, close, error) by the path of peer.request.url.
+const ROUTE_ONLY = Object.freeze({ url: '/ws' })
+
+function onPong(this: RawSocket) {
+  this[AWAITING_PONG] = false
+}
+
+// A per-process counter: crossws' peer.id is a UUID that node builds as a rope of 13 string
+// pieces (~450 bytes per socket, never flattened). instanceId keeps it unique across instances.
+let opened = 0
+
+/**
+ * One open socket: its state and what the rest of the server calls on it, as one object whose
+ * methods live on the prototype (not four closures, a context and a state object per socket).
+ */
+class PeerSocket implements ChatSocket {
+  readonly id: string
+  readonly userId: string
+  readonly sessionId: string
+  typingTo?: string
+  /** The open, then the frames of this socket, one at a time; undefined once all are done. */
+  queue?: Promise<void>
+  /** Frames waiting or being handled (the open is not counted). */
+  queued = 0
+  private readonly raw: RawSocket
+
+  constructor(userId: string, sessionId: string, raw: RawSocket) {
+    this.id = `${instanceId}:${(++opened).toString(36)}`
+    this.userId = userId
+    this.sessionId = sessionId
+    this.raw = raw
+    raw[AWAITING_PONG] = false
   }
-  return context.socket
+
+  sendText(text: string) {
+    this.raw.send(text)
+  }
+
+  bufferedAmount() {
+    return this.raw.bufferedAmount
+  }
+
+  close(code: number, reason: string) {
+    this.raw.close(code, reason)
+  }
+
+  probe() {
+    const raw = this.raw
+    if (raw[AWAITING_PONG]) {
+      raw.terminate()
+      return false
+    }
+    raw[AWAITING_PONG] = true
+    raw.ping()
+    return true
+  }
+
+  /** Any frame from the client shows it is alive, as a pong does. */
+  heard() {
+    this.raw[AWAITING_PONG] = false
+  }
+
+  /** Runs the open first; frames that come meanwhile wait for it. */
+  opening(open: Promise<void>) {
+    this.queue = open
+      .catch(error => log.error('gateway: open failed', { error }))
+      .finally(() => this.drained())
+  }
+
+  /** Runs `work` after this socket's earlier frames (and its open). */
+  enqueue(work: () => Promise<void>) {
+    this.queued += 1
+    this.queue = (this.queue ?? Promise.resolve())
+      .then(work)
+      .catch(error => log.error('gateway: frame failed', { error }))
+      .finally(() => {
+        this.queued -= 1
+        this.drained()
+      })
+  }
+
+  // Nothing waiting: a settled promise kept per idle socket would be memory for nothing.
+  private drained() {
+    if (this.queued === 0) this.queue = undefined
+  }
+}
+
+/**
+ * The socket's state, made at its first hook. The upgrade hook put userId and sessionId in the
+ * context; from then on peer.context is this socket and the upgrade request is let go.
+ */
+function socketOf(peer: Peer): PeerSocket {
+  const context = peer.context as unknown as PeerSocket | { userId: string, sessionId: string }
+  if (context instanceof PeerSocket) return context
+  const internals = internalsOf(peer)
+  const socket = new PeerSocket(context.userId, context.sessionId, internals.ws)
+  // Once per socket: a listener per frame piled up (MaxListenersExceededWarning after ~10 frames).
+  internals.ws.on('pong', onPong)
+  // peer.context reads nodeReq._context; peer.request is only read for its url (hook routing).
+  internals.nodeReq = { _context: socket }
+  internals.request = ROUTE_ONLY
+  return socket
 }
 
 export default defineWebSocketHandler({
@@ -71,28 +156,21 @@ export default defineWebSocketHandler({
   },
   open(peer) {
     // Frames wait for the open to finish, so a client gets its contacts' presence before any answer.
-    const context = peer.context as unknown as SocketContext
-    context.queue = onSocketOpened(chatSocket(peer)).catch(error => log.error('gateway: open failed', { error }))
+    const socket = socketOf(peer)
+    socket.opening(onSocketOpened(socket))
   },
   message(peer, message) {
-    const context = peer.context as unknown as SocketContext
-    const socket = chatSocket(peer)
-    if ((context.queued ?? 0) >= MAX_QUEUED_FRAMES) {
+    const socket = socketOf(peer)
+    if (socket.queued >= MAX_QUEUED_FRAMES) {
       return sendFrame(socket, { type: 'error', code: 'rate_limited', message: 'Too many frames at once. Slow down.' })
     }
     // One frame at a time per socket: a person's messages reach the bus in the order they were sent.
     const data = message.uint8Array()
-    context.awaitingPong = false
-    context.queued = (context.queued ?? 0) + 1
-    context.queue = (context.queue ?? Promise.resolve())
-      .then(async () => handleFrame(await useBackends(), socket, data))
-      .catch(error => log.error('gateway: frame failed', { error }))
-      .finally(() => {
-        context.queued! -= 1
-      })
+    socket.heard()
+    socket.enqueue(async () => handleFrame(await useBackends(), socket, data))
   },
   async close(peer) {
-    const socket = chatSocket(peer)
+    const socket = socketOf(peer)
     if (await onSocketClosed(socket)) forgetRateLimit(socket.userId)
   },
   error(peer, error) {

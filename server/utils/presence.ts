@@ -53,9 +53,9 @@ export async function contactIdsOf(db: Kysely<Database>, userId: string): Promis
   return rows.map(row => row.user_id)
 }
 
-async function announce({ store, database }: Backends, userId: string, status: PresenceEvent['status'], at: Date) {
+async function announce({ store, database }: Backends, userId: string, status: PresenceEvent['status'], at: Date, contactIds?: string[]) {
   if (status === 'offline') await database.db.updateTable('users').set({ last_seen_at: at }).where('id', '=', userId).execute()
-  const audience = await contactIdsOf(database.db, userId)
+  const audience = contactIds ?? await contactIdsOf(database.db, userId)
   if (!audience.length) return
   const event: PresenceEvent = { userId, status, lastSeen: at.toISOString(), audience }
   await store.publish(CHANNEL, JSON.stringify(event))
@@ -65,10 +65,12 @@ async function announce({ store, database }: Backends, userId: string, status: P
 export async function socketOpened(backends: Backends, socket: ChatSocket) {
   const wasOnline = await isOnline(backends, socket.userId)
   await refresh(backends, socket.userId)
-  if (!wasOnline) await announce(backends, socket.userId, 'online', new Date())
+  // One query for both: the audience of the announcement and the contacts this socket hears of.
+  const contactIds = await contactIdsOf(backends.database.db, socket.userId)
+  if (!wasOnline) await announce(backends, socket.userId, 'online', new Date(), contactIds)
+  if (!contactIds.length) return
   const contacts = await backends.database.db.selectFrom('users').select(['id', 'last_seen_at'])
-    .where('id', 'in', [socket.userId, ...await contactIdsOf(backends.database.db, socket.userId)])
-    .where('id', '<>', socket.userId)
+    .where('id', 'in', contactIds)
     .execute()
   const online = await Promise.all(contacts.map(contact => isOnline(backends, contact.id)))
   contacts.forEach((contact, index) => sendFrame(socket, {
