@@ -23,7 +23,7 @@ type RawSocket = {
 // protocol ping finds a socket that died without a close. The peer's internals also hold the
 // whole upgrade request (node's IncomingMessage with every header, two request proxies and a
 // Headers copy: ~2.7 KB per socket) for as long as the socket is open; nothing here reads them
-// after the upgrade, so they are swapped for the little crossws still needs (see slim()).
+// after the upgrade, so they are swapped for the little crossws still needs (see socketOf()).
 interface PeerInternals {
   ws: RawSocket
   request?: { url: string }
