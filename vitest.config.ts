@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/fuzz/**/*.test.ts', 'tests/deploy/**/*.test.ts'],
+          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/fuzz/**/*.test.ts', 'tests/adversarial/**/*.test.ts', 'tests/deploy/**/*.test.ts'],
           globalSetup: ['tests/support/build.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000
@@ -17,7 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'services',
-          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/fuzz/**/*.test.ts', 'tests/services/**/*.test.ts'],
+          include: ['tests/unit/**/*.test.ts', 'tests/seams/**/*.test.ts', 'tests/server/**/*.test.ts', 'tests/fuzz/**/*.test.ts', 'tests/adversarial/**/*.test.ts', 'tests/services/**/*.test.ts'],
           globalSetup: ['tests/support/build.ts'],
           env: { NATTER_TEST_SERVICES: '1' },
           testTimeout: 60_000,

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { createMemoryBus } from './bus/memory'
 import { createKafkaBus } from './bus/kafka'
-import type { Bus } from './bus/types'
+import { namespaced, type Bus } from './bus/types'
 import { useConfig, type NatterConfig } from './config'
 import { createPGliteDatabase, createPostgresDatabase, defaultPGliteDir, type DatabaseHandle } from './database'
 import { log } from './log'
@@ -31,9 +31,9 @@ export async function createBackends(config: NatterConfig): Promise<Backends> {
     : await createPGliteDatabase(config.dataDir === 'memory://' ? 'memory://' : defaultPGliteDir(config.dataDir))
   // Embedded, the keys go to a file beside the database, so a restart keeps people signed in.
   const store = config.redisUrl
-    ? createRedisStore(config.redisUrl)
+    ? createRedisStore(config.redisUrl, `${config.namespace ?? 'natter'}:`)
     : createMemoryStore({ file: config.dataDir === 'memory://' ? undefined : join(config.dataDir, 'store.json') })
-  const bus = config.kafkaBrokers ? createKafkaBus(config.kafkaBrokers) : createMemoryBus()
+  const bus = config.kafkaBrokers ? namespaced(createKafkaBus(config.kafkaBrokers), config.namespace) : createMemoryBus()
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createOutboxMailer()
   log.info(`database: ${database.mode}`)
   log.info(`store: ${store.mode}`)

@@ -21,6 +21,11 @@ export interface NatterConfig {
   trustProxy: boolean
   /** How soon one address may ask for another code. */
   codeResendMs: number
+  /**
+   * Keeps this deployment's Redis keys, Kafka topics and consumer groups apart from another's on
+   * the same servers (NATTER_NAMESPACE); unset, the names are the historical ones.
+   */
+  namespace?: string
 }
 
 let config: NatterConfig | undefined
@@ -40,6 +45,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
   if (!Number.isInteger(retentionDays) || retentionDays < 1) {
     throw new Error(`NATTER_RETENTION_DAYS must be a whole number of days >= 1, got "${env.NATTER_RETENTION_DAYS}"`)
   }
+  const namespace = env.NATTER_NAMESPACE || undefined
+  if (namespace !== undefined && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(namespace)) {
+    throw new Error(`NATTER_NAMESPACE must be 1-32 lowercase letters, digits or dashes, got "${namespace}"`)
+  }
   return {
     production,
     port,
@@ -56,7 +65,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
     sessionSecret: sessionSecret(env, production, dataDir),
     metricsToken: env.NATTER_METRICS_TOKEN || undefined,
     trustProxy: env.NATTER_TRUST_PROXY === '1' || env.NATTER_TRUST_PROXY === 'true',
-    codeResendMs: 1000 * Number(env.NATTER_CODE_RESEND_SECONDS || 60)
+    codeResendMs: 1000 * Number(env.NATTER_CODE_RESEND_SECONDS || 60),
+    namespace
   }
 }
 

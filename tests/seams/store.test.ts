@@ -93,6 +93,20 @@ describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
     expect(await store.scoreRange('missing', 0, 1)).toEqual([])
   })
 
+  it('spends a token bucket atomically: of parallel takers exactly the burst gets through, then it refills', async () => {
+    const takes = await Promise.all(Array.from({ length: 50 }, () => store.takeTokens('bucket', 20, 10)))
+    expect(takes.filter(take => take.allowed)).toHaveLength(10)
+    const refused = takes.find(take => !take.allowed)!
+    expect(refused.retryAfterMs).toBeGreaterThan(0)
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(50)
+    await vi.waitFor(async () => expect((await store.takeTokens('bucket', 20, 10)).allowed).toBe(true), { timeout: 2000, interval: 20 })
+    // A cost larger than what is there is refused whole, and spends nothing.
+    expect((await store.takeTokens('costly', 1, 5, 3)).allowed).toBe(true)
+    expect(await store.takeTokens('costly', 1, 5, 3)).toEqual({ allowed: false, retryAfterMs: expect.any(Number) })
+    expect((await store.takeTokens('costly', 1, 5, 2)).allowed).toBe(true)
+    expect(await store.ttl('bucket')).toBeGreaterThan(0)
+  })
+
   it('answers a ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined()
   })

@@ -51,3 +51,18 @@ export interface Bus {
 export function redeliveryDelay(attempt: number): number {
   return Math.min(5000, 100 * 2 ** Math.min(attempt, 6))
 }
+
+/** The same bus with its topic and group names prefixed, so deployments sharing a broker never meet. */
+export function namespaced(bus: Bus, namespace: string | undefined): Bus {
+  if (!namespace) return bus
+  const name = (topic: string) => `${namespace}.${topic}`
+  return {
+    mode: bus.mode,
+    ensureTopics: specs => bus.ensureTopics(specs.map(spec => ({ ...spec, topic: name(spec.topic) }))),
+    publish: (topic, messages) => bus.publish(name(topic), messages),
+    consume: options => bus.consume({ ...options, topic: name(options.topic), group: name(options.group) }),
+    lag: (topic, group) => bus.lag(name(topic), name(group)),
+    ping: () => bus.ping(),
+    close: () => bus.close()
+  }
+}

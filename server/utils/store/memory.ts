@@ -94,6 +94,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       entry.value = String(next)
       return next
     },
+    async takeTokens(key, perSecond, burst, cost = 1) {
+      const now = Date.now()
+      const rate = perSecond / 1000
+      const entry = live(key)
+      const [held, at] = entry ? entry.value.split(':').map(Number) as [number, number] : [burst, now]
+      let tokens = Math.min(burst, held + Math.max(0, now - at) * rate)
+      const wait = tokens >= cost ? 0 : Math.ceil((cost - tokens) / rate)
+      if (!wait) tokens -= cost
+      changed = true
+      entries.set(key, { value: `${tokens}:${now}`, expiresAt: now + Math.ceil((burst - tokens) / rate) + 1000 })
+      return { allowed: wait === 0, retryAfterMs: wait }
+    },
     async delete(...keys) {
       changed = true
       for (const key of keys) entries.delete(key)

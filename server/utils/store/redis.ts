@@ -6,6 +6,23 @@ const INCREMENT = `local n = redis.call('INCR', KEYS[1])
 if n == 1 and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`
 
+// The bucket is read, refilled, spent and written back in one step, on Redis' own clock, so
+// parallel callers on any number of instances cannot spend the same token twice.
+const TAKE_TOKENS = `local rate = tonumber(ARGV[1]) / 1000
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1]) or burst
+local at = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = math.ceil((cost - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+return wait`
+
 /** Redis through ioredis; pub/sub gets its own connection because a subscribed one can do nothing else. */
 export function createRedisStore(url: string, prefix = 'natter:'): Store {
   // Auto-pipelining sends the commands issued in one tick as one round trip (presence, contact lists).
@@ -45,6 +62,10 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
     swap: async (key, value) => (await redis.call('SET', prefix + key, value, 'XX', 'KEEPTTL', 'GET')) as string | null,
     async increment(key, ttlMs) {
       return Number(await redis.eval(INCREMENT, 1, prefix + key, String(ttlMs ?? 0)))
+    },
+    async takeTokens(key, perSecond, burst, cost = 1) {
+      const wait = Number(await redis.eval(TAKE_TOKENS, 1, prefix + key, String(perSecond), String(burst), String(cost)))
+      return { allowed: wait === 0, retryAfterMs: wait }
     },
     async delete(...keys) {
       if (keys.length) await redis.del(...keys.map(key => prefix + key))

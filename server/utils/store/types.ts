@@ -16,6 +16,12 @@ export interface Store {
   swap(key: string, value: string): Promise<string | null>
   /** Adds one; the TTL is set when the increment creates the key, so a window starts at its first hit. */
   increment(key: string, ttlMs?: number): Promise<number>
+  /**
+   * A token bucket, checked and spent in one atomic step: up to `burst` at once, refilled at
+   * `perSecond`. Spends `cost` tokens and answers allowed, or spends nothing and answers how long
+   * until that many are there. The limit holds across every instance sharing the store.
+   */
+  takeTokens(key: string, perSecond: number, burst: number, cost?: number): Promise<{ allowed: boolean, retryAfterMs: number }>
   delete(...keys: string[]): Promise<void>
   /** Milliseconds left, -1 for no expiry, -2 when the key does not exist. */
   ttl(key: string): Promise<number>
