@@ -50,7 +50,7 @@ export async function seedDirect(urls: ServiceUrls, count: number, label: string
   const { createBackends } = await import('../server/utils/backends')
   const { migrateToLatest } = await import('../server/database/migrate')
   const { findOrCreateUser } = await import('../server/utils/users')
-  const { openDirectConversation } = await import('../server/utils/conversations')
+  const { openDirectConversation } = await import('../server/utils/conversations/direct')
   const { createSession } = await import('../server/utils/sessions')
   // No KAFKA_BROKERS: seeding publishes nothing, so the in-process bus is enough here.
   const config = loadConfig({ ...urls, NATTER_SESSION_SECRET: 'seed-only-secret-that-is-long-enough-0123456789' }, false)

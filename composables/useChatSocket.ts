@@ -1,4 +1,4 @@
-import type { ClientFrame, ServerFrame } from '#shared/types/chat'
+import type { ClientFrame, ServerFrame } from '#shared/types/frames'
 
 const PING_EVERY_MS = 25_000
 const PONG_TIMEOUT_MS = 10_000

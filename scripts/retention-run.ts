@@ -4,7 +4,7 @@
 import { migrateToLatest } from '../server/database/migrate'
 import { loadConfig } from '../server/utils/config'
 import { createPGliteDatabase, createPostgresDatabase, defaultPGliteDir } from '../server/utils/database'
-import { purgeExpired } from '../server/utils/retention'
+import { purgeExpired } from '../server/utils/retention/retention'
 
 const config = loadConfig({ ...process.env, NATTER_SESSION_SECRET: process.env.NATTER_SESSION_SECRET || 'x'.repeat(32) })
 const database = config.databaseUrl ? createPostgresDatabase(config.databaseUrl, 1) : await createPGliteDatabase(defaultPGliteDir(config.dataDir))

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '#shared/types/chat'
+import type { ChatMessage } from '#shared/types/messages'
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline'
 
@@ -255,7 +255,7 @@ export const useChatStore = defineStore('chat', () => {
   /** A chat.ack for an outbox entry: the message is stored, with its id and seq. */
   function confirm(entry: OutboxEntry, ack: { id: string, conversationId: string, seq: number, timestamp: string }) {
     acknowledged.value.add(ack.id)
-    const message: ChatMessage = { id: ack.id, conversationId: ack.conversationId, seq: ack.seq, from: me.value, to: entry.to, body: entry.body, timestamp: ack.timestamp }
+    const message: ChatMessage = { id: ack.id, conversationId: ack.conversationId, seq: ack.seq, from: me.value, to: entry.to, body: entry.body, timestamp: ack.timestamp, replyTo: null, attachments: [], mentions: [] }
     contacts.noteMessage(message, me.value)
     place(message)
   }

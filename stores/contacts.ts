@@ -1,4 +1,6 @@
-import type { ChatMessage, Contact, PresenceStatus } from '#shared/types/chat'
+import type { ChatMessage } from '#shared/types/messages'
+import type { Contact } from '#shared/types/contacts'
+import type { PresenceStatus } from '#shared/types/presence'
 
 /** The other person's read watermark: every message of yours with seq ≤ `seq` is read (0: none, or receipts are off). */
 export interface ReadMark {
@@ -82,7 +84,7 @@ export const useContactsStore = defineStore('contacts', () => {
     const answer = await api<Pick<Contact, 'user' | 'conversationId'>>('/api/contacts', { method: 'POST', body: { email } })
     const known = byUser(answer.user.id)
     if (known) return known
-    list.value.unshift({ user: answer.user, conversationId: answer.conversationId, lastMessage: null, unread: 0, theirRead: { seq: 0, at: null } })
+    list.value.unshift({ user: answer.user, conversationId: answer.conversationId, lastMessage: null, unread: 0, theirRead: { seq: 0, at: null }, request: 'outgoing' })
     void load()
     return list.value[0]!
   }

@@ -17,7 +17,7 @@ export async function seedHistory(databaseUrl: string, users: BenchUser[], rows:
   const started = performance.now()
   const pg = (await import('pg')).default
   const { createPostgresDatabase } = await import('../../server/utils/database')
-  const { ensureMessagePartitions } = await import('../../server/utils/partitions')
+  const { ensureMessagePartitions } = await import('../../server/utils/retention/partitions')
   const handle = createPostgresDatabase(databaseUrl, 2)
   try {
     await ensureMessagePartitions(handle.db, { fromDaysAgo: 7 })

@@ -1,10 +1,14 @@
 import { setResponseStatus } from 'h3'
-import { ReadReceiptBody } from '../../shared/types/chat'
+import { ReadReceiptBody } from '../../shared/types/receipts'
+import { requireUser } from '../utils/auth'
+import { useBackends } from '../utils/backends'
+import { readBodyAs } from '../utils/http'
+import { markRead } from '../utils/receipts/receipts'
 
 export default defineEventHandler(async (event) => {
-  const { messageIds } = await readBodyAs(event, ReadReceiptBody)
   const { user } = await requireUser(event)
-  await markRead(await useBackends(), user.id, messageIds, useConfig().retentionDays)
+  const { messageIds } = await readBodyAs(event, ReadReceiptBody)
+  await markRead(await useBackends(), user.id, messageIds)
   setResponseStatus(event, 204)
   return null
 })

@@ -1,5 +1,5 @@
 import { checkBackends } from '../utils/backends'
-import { pipelineRunning } from '../utils/messaging'
+import { pipelineRunning } from '../utils/realtime/pipeline'
 
 // Readiness: 503 naming the failing part, so an orchestrator stops routing here until it answers.
 // Besides the backends, this instance's pipeline (persister, fanout, presence) must be running.

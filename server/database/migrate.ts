@@ -5,13 +5,15 @@ import * as m0001 from './migrations/0001_users'
 import * as m0002 from './migrations/0002_conversations'
 import * as m0003 from './migrations/0003_keys_in_partitions'
 import * as m0004 from './migrations/0004_persist_function'
+import * as m0005 from './migrations/0005_rooms'
 
 // Static imports, not a folder provider: the production bundle has no migrations folder to read.
 const migrations: Record<string, Migration> = {
   '0001_users': m0001,
   '0002_conversations': m0002,
   '0003_keys_in_partitions': m0003,
-  '0004_persist_function': m0004
+  '0004_persist_function': m0004,
+  '0005_rooms': m0005
 }
 
 export const migrationNames = Object.keys(migrations)

@@ -2,26 +2,38 @@ import type { ColumnType, Generated } from 'kysely'
 
 // Insert may leave it out: the column's default (now()) fills it.
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
 
 export interface UsersTable {
   id: Generated<string>
   email: string
   display_name: string
   created_at: Timestamp
-  last_seen_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  last_seen_at: NullableTimestamp
   /** Off: this person sends no read receipts and sees none. */
   read_receipts: Generated<boolean>
+  /** The first successful sign-in; null for an address someone added that never signed in. */
+  verified_at: NullableTimestamp
 }
 
-type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+export type ConversationKind = 'direct' | 'room'
+export type MemberRole = 'owner' | 'admin' | 'member'
+/** 'invited': added to a direct conversation by someone they have not accepted yet. */
+export type MemberState = 'active' | 'invited' | 'blocked'
 
 export interface ConversationsTable {
   id: Generated<string>
-  kind: 'direct' | 'group'
+  kind: ConversationKind
   direct_key: string | null
   created_at: Timestamp
   last_seq: Generated<number>
   last_message_at: NullableTimestamp
+  name: string | null
+  topic: string | null
+  visibility: 'public' | 'private' | null
+  member_count: Generated<number>
+  members_can_invite: Generated<boolean>
+  created_by: string | null
 }
 
 export interface ConversationMembersTable {
@@ -30,6 +42,9 @@ export interface ConversationMembersTable {
   joined_at: Timestamp
   read_seq: Generated<number>
   read_at: NullableTimestamp
+  role: Generated<MemberRole>
+  muted: Generated<boolean>
+  state: Generated<MemberState>
 }
 
 export interface MessagesTable {
@@ -42,9 +57,21 @@ export interface MessagesTable {
   created_at: ColumnType<Date, Date | string, Date | string>
 }
 
+/** A change members see that is not a message: it takes the conversation's next seq all the same. */
+export interface ConversationEventsTable {
+  conversation_id: string
+  seq: number
+  kind: string
+  actor_id: string | null
+  command_id: string | null
+  payload: ColumnType<Record<string, unknown>, string, string>
+  created_at: Timestamp
+}
+
 export interface Database {
   users: UsersTable
   conversations: ConversationsTable
   conversation_members: ConversationMembersTable
   messages: MessagesTable
+  conversation_events: ConversationEventsTable
 }

@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import { closeBackends, useBackends } from '../utils/backends'
 import { useConfig } from '../utils/config'
 import { log } from '../utils/log'
-import { startMessaging, stopMessaging, stopPipeline } from '../utils/messaging'
+import { startPipeline, stopAccepting, stopPipeline } from '../utils/realtime/pipeline'
 import { flushOutgoingMail } from '../utils/outgoing-mail'
 
 const START_WAIT_ON_CLOSE_MS = 5000
@@ -28,7 +28,7 @@ export default defineNitroPlugin((nitroApp) => {
   const started = (async () => {
     for (let attempt = 0; !closing; attempt++) {
       try {
-        await startMessaging(await useBackends())
+        await startPipeline(await useBackends())
         return
       }
       catch (error) {
@@ -45,7 +45,7 @@ export default defineNitroPlugin((nitroApp) => {
     closing = true
     // Never hang a shutdown on a start that is waiting for a dead backend.
     await Promise.race([started, new Promise(resolve => setTimeout(resolve, START_WAIT_ON_CLOSE_MS).unref())])
-    await stopMessaging()
+    await stopAccepting()
     await flushOutgoingMail()
     await closeBackends()
     log.info('stopped', { ms: Date.now() - began })

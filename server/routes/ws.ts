@@ -1,6 +1,11 @@
 import type { Peer } from 'crossws'
-import { forgetRateLimit, handleFrame } from '../utils/gateway'
-import { onSocketClosed, onSocketOpened } from '../utils/messaging'
+import { useBackends } from '../utils/backends'
+import { useConfig } from '../utils/config'
+import { handleFrame, refuse } from '../utils/gateway/index'
+import { log } from '../utils/log'
+import { onSocketClosed, onSocketOpened } from '../utils/realtime/pipeline'
+import { socketCounts, instanceId, type ChatSocket } from '../utils/realtime/sockets'
+import { lookupSession } from '../utils/auth'
 
 const SESSION_COOKIE_PATTERN = /(?:^|;\s*)natter_session=([^;]*)/
 // Frames waiting behind the one being handled; past this a socket is flooding.
@@ -50,17 +55,20 @@ class PeerSocket implements ChatSocket {
   readonly id: string
   readonly userId: string
   readonly sessionId: string
-  typingTo?: string
+  readonly ip: string
+  typingIn?: string
+  watching?: string
   /** The open, then the frames of this socket, one at a time; undefined once all are done. */
   queue?: Promise<void>
   /** Frames waiting or being handled (the open is not counted). */
   queued = 0
   private readonly raw: RawSocket
 
-  constructor(userId: string, sessionId: string, raw: RawSocket) {
+  constructor(userId: string, sessionId: string, ip: string, raw: RawSocket) {
     this.id = `${instanceId}:${(++opened).toString(36)}`
     this.userId = userId
     this.sessionId = sessionId
+    this.ip = ip
     this.raw = raw
     raw[AWAITING_PONG] = false
   }
@@ -123,10 +131,10 @@ class PeerSocket implements ChatSocket {
  * context; from then on peer.context is this socket and the upgrade request is let go.
  */
 function socketOf(peer: Peer): PeerSocket {
-  const context = peer.context as unknown as PeerSocket | { userId: string, sessionId: string }
+  const context = peer.context as unknown as PeerSocket | { userId: string, sessionId: string, ip: string }
   if (context instanceof PeerSocket) return context
   const internals = internalsOf(peer)
-  const socket = new PeerSocket(context.userId, context.sessionId, internals.ws)
+  const socket = new PeerSocket(context.userId, context.sessionId, context.ip, internals.ws)
   // Once per socket: a listener per frame piled up (MaxListenersExceededWarning after ~10 frames).
   internals.ws.on('pong', onPong)
   // peer.context reads nodeReq._context; peer.request is only read for its url (hook routing).
@@ -137,9 +145,13 @@ function socketOf(peer: Peer): PeerSocket {
 
 export default defineWebSocketHandler({
   async upgrade(request) {
-    if (request.headers.get('origin') !== useConfig().publicOrigin) {
+    const config = useConfig()
+    if (request.headers.get('origin') !== config.publicOrigin) {
       return new Response('Forbidden: foreign origin', { status: 403 })
     }
+    const ip = clientIp(request as unknown as UpgradeRequest, config.trustProxy)
+    const counts = socketCounts('', ip)
+    if (counts.ip >= config.maxSocketsPerIp || counts.total >= config.maxSockets) return tooMany('Too many connections from your network.')
     const token = request.headers.get('cookie')?.match(SESSION_COOKIE_PATTERN)?.[1]
     let signedIn
     try {
@@ -152,7 +164,11 @@ export default defineWebSocketHandler({
       return new Response('Service unavailable', { status: 503 })
     }
     if (!signedIn) return new Response('Unauthorized', { status: 401 })
-    Object.assign(request.context as object, { userId: signedIn.user.id, sessionId: signedIn.session.id })
+    if (socketCounts(signedIn.user.id, ip).user >= config.maxSocketsPerUser) return tooMany('Too many open chat windows. Close some and try again.')
+    // Each open announces presence and loads memberships: a socket opened and closed in a loop is a storm.
+    const opening = await (await useBackends()).store.takeTokens(`limit:sockets:${signedIn.user.id}`, OPENS.perSecond, OPENS.burst).catch(() => ({ allowed: true, retryAfterMs: 0 }))
+    if (!opening.allowed) return tooMany('Reconnecting too often. Wait a moment.', opening.retryAfterMs)
+    Object.assign(request.context as object, { userId: signedIn.user.id, sessionId: signedIn.session.id, ip })
   },
   open(peer) {
     // Frames wait for the open to finish, so a client gets its contacts' presence before any answer.
@@ -161,19 +177,31 @@ export default defineWebSocketHandler({
   },
   message(peer, message) {
     const socket = socketOf(peer)
-    if (socket.queued >= MAX_QUEUED_FRAMES) {
-      return sendFrame(socket, { type: 'error', code: 'rate_limited', message: 'Too many frames at once. Slow down.' })
-    }
+    if (socket.queued >= MAX_QUEUED_FRAMES) return refuse(socket, 'rate_limited', 'Too many frames at once. Slow down.', undefined, 1000)
     // One frame at a time per socket: a person's messages reach the bus in the order they were sent.
     const data = message.uint8Array()
     socket.heard()
     socket.enqueue(async () => handleFrame(await useBackends(), socket, data))
   },
   async close(peer) {
-    const socket = socketOf(peer)
-    if (await onSocketClosed(socket)) forgetRateLimit(socket.userId)
+    await onSocketClosed(socketOf(peer))
   },
   error(peer, error) {
     log.warn('gateway: socket error', { error })
   }
 })
+
+/** Socket opens per person: bursts of 20 (tabs, a flaky network), then one every 2 s. */
+const OPENS = { perSecond: 0.5, burst: 20 }
+
+interface UpgradeRequest { headers: Headers, _req?: { socket?: { remoteAddress?: string } } }
+
+/** The client's address: the hop the proxy added when one is trusted, else the connection's. */
+function clientIp(request: UpgradeRequest, trustProxy: boolean): string {
+  const forwarded = trustProxy ? request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined
+  return forwarded || request._req?.socket?.remoteAddress || 'unknown'
+}
+
+function tooMany(message: string, retryAfterMs = 10_000) {
+  return new Response(message, { status: 429, headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } })
+}

@@ -26,6 +26,10 @@ export interface NatterConfig {
    * the same servers (NATTER_NAMESPACE); unset, the names are the historical ones.
    */
   namespace?: string
+  /** Open sockets on one instance: of one person, from one address, in all (keep the open-file limit above the last). */
+  maxSocketsPerUser: number
+  maxSocketsPerIp: number
+  maxSockets: number
 }
 
 let config: NatterConfig | undefined
@@ -66,8 +70,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
     metricsToken: env.NATTER_METRICS_TOKEN || undefined,
     trustProxy: env.NATTER_TRUST_PROXY === '1' || env.NATTER_TRUST_PROXY === 'true',
     codeResendMs: 1000 * Number(env.NATTER_CODE_RESEND_SECONDS || 60),
-    namespace
+    namespace,
+    maxSocketsPerUser: positive(env, 'NATTER_MAX_SOCKETS_PER_USER', 20),
+    maxSocketsPerIp: positive(env, 'NATTER_MAX_SOCKETS_PER_IP', 200),
+    maxSockets: positive(env, 'NATTER_MAX_SOCKETS', 10_000)
   }
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = Number(env[name] || fallback)
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number >= 1, got "${env[name]}"`)
+  return value
 }
 
 function sessionSecret(env: NodeJS.ProcessEnv, production: boolean, dataDir: string): string {

@@ -6,15 +6,20 @@ import { signInCodesFailed, signInCodesSent } from './metrics'
 
 const pending = new Set<Promise<void>>()
 
-/** Sends after the response: a slow SMTP server must not slow sign-in, and a failure is logged, not shown. */
-export function sendAfterResponse(event: H3Event, mail: Mail) {
+/**
+ * Sends after the response: a slow SMTP server must not slow sign-in (or show, in how long an
+ * answer takes, whether a mail went out), and a failure is logged, not shown.
+ */
+export function sendAfterResponse(event: H3Event, mail: Mail, kind: 'sign-in' | 'invitation' = 'sign-in') {
   const delivery = useBackends()
     .then(({ mailer }) => mailer.send(mail))
     .then(
-      () => signInCodesSent.inc(),
+      () => {
+        if (kind === 'sign-in') signInCodesSent.inc()
+      },
       (error) => {
-        signInCodesFailed.inc()
-        log.error('mail: delivery failed', { to: mail.to, error })
+        if (kind === 'sign-in') signInCodesFailed.inc()
+        log.error('mail: delivery failed', { kind, to: mail.to, error })
       }
     )
     .finally(() => pending.delete(delivery))

@@ -13,25 +13,44 @@ export function toUser(row: Selectable<UsersTable>): User {
   }
 }
 
-/** The account for an address, made on its first successful sign-in. */
+const defaultName = (email: string) => email.split('@')[0]!.slice(0, 64)
+
+/**
+ * The account for an address at a successful sign-in: made now, or made earlier by someone who
+ * added the address and now signing in for the first time (then `created` too: they pick a name).
+ */
 export async function findOrCreateUser(db: Kysely<Database>, email: string): Promise<{ user: User, created: boolean }> {
   const inserted = await db.insertInto('users')
-    .values({ email, display_name: email.split('@')[0]!.slice(0, 64) })
+    .values({ email, display_name: defaultName(email), verified_at: new Date() })
     .onConflict(conflict => conflict.column('email').doNothing())
     .returningAll()
     .executeTakeFirst()
   if (inserted) return { user: toUser(inserted), created: true }
+  const invited = await db.updateTable('users').set({ verified_at: new Date() })
+    .where('email', '=', email).where('verified_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst()
+  if (invited) return { user: toUser(invited), created: true }
   const existing = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirstOrThrow()
   return { user: toUser(existing), created: false }
 }
 
-export async function findUser(db: Kysely<Database>, id: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
-  return row && toUser(row)
+/**
+ * The person behind an address someone adds: their account, or one made for them now that waits
+ * for their first sign-in (`invited`). Either way the caller's answer is the same.
+ */
+export async function findOrInviteUser(db: Kysely<Database>, email: string): Promise<{ user: Selectable<UsersTable>, invited: boolean }> {
+  const inserted = await db.insertInto('users')
+    .values({ email, display_name: defaultName(email) })
+    .onConflict(conflict => conflict.column('email').doNothing())
+    .returningAll()
+    .executeTakeFirst()
+  const row = inserted ?? await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirstOrThrow()
+  return { user: row, invited: row.verified_at === null }
 }
 
-export async function findUserByEmail(db: Kysely<Database>, email: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst()
+export async function findUser(db: Kysely<Database>, id: string): Promise<User | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
   return row && toUser(row)
 }
 

@@ -11,15 +11,17 @@ export const UserSchema = z.object({
 
 export type User = z.infer<typeof UserSchema>
 
-/** What another person sees of someone: no email unless they share a conversation. */
-export interface PublicUser {
-  id: string
-  email: string
-  displayName: string
-}
+/** What another person sees of someone: the address only where they typed it (a direct contact). */
+export const PublicUserSchema = z.object({
+  id: z.uuid(),
+  displayName: z.string(),
+  email: z.string().optional()
+})
+export type PublicUser = z.infer<typeof PublicUserSchema>
 
 /** Error codes a client can act on; `message` is for people, `data.code` for programs. */
 export type ErrorCode
   = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'csrf_failed' | 'foreign_origin'
     | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong' | 'code_expired' | 'code_used'
     | 'code_void' | 'not_found' | 'not_ready' | 'forbidden' | 'unavailable' | 'method_not_allowed' | 'internal'
+    | 'conflict' | 'room_full' | 'blocked'

@@ -23,9 +23,11 @@ export async function signedInPerson(server: TestServer, mail: MailCatcher, labe
   return { client, id: user.id, email }
 }
 
-/** Two people who have each other as contacts. */
+/** Two people who have each other as contacts: a added b, and b accepted. */
 export async function pairUp(a: Person, b: Person): Promise<string> {
   const opened = await a.client.post('/api/contacts', { email: b.email })
   if (opened.status !== 201) throw new Error(`contacts answered ${opened.status}: ${JSON.stringify(opened.body)}`)
+  const accepted = await b.client.post(`/api/contacts/${a.id}/accept`)
+  if (accepted.status !== 204) throw new Error(`accept answered ${accepted.status}: ${JSON.stringify(accepted.body)}`)
   return opened.body.conversationId
 }

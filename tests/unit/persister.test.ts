@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateToLatest } from '../../server/database/migrate'
-import { openDirectConversation } from '../../server/utils/conversations'
+import { openDirectConversation, setDirectState } from '../../server/utils/conversations/direct'
 import type { DatabaseHandle } from '../../server/utils/database'
-import { ensureMessagePartitions, partitionName } from '../../server/utils/partitions'
-import { persistBatch, type SendEvent } from '../../server/utils/persister'
+import { ensureMessagePartitions, partitionName } from '../../server/utils/retention/partitions'
+import { persistBatch, type SendEvent, type SendOutcome } from '../../server/utils/messages/persister'
 import { realServices, testDatabase, uniqueName } from '../support/backends'
 
 describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
@@ -22,7 +22,15 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
       .values([{ email: `${uniqueName('a')}@example.org`, display_name: 'A' }, { email: `${uniqueName('b')}@example.org`, display_name: 'B' }])
       .returning('id').execute()
     const id = await openDirectConversation(database.db, a!.id, b!.id)
+    // b accepts a, as writing back does.
+    await setDirectState(database.db, id, b!.id, 'active')
     return { id, a: a!.id, b: b!.id }
+  }
+
+  /** The stored message of an outcome; fails the test when it was refused. */
+  function messageOf(outcome: SendOutcome | undefined) {
+    if (!outcome || !('message' in outcome)) throw new Error(`expected a stored message, got ${JSON.stringify(outcome)}`)
+    return outcome.message
   }
 
   function events(c: { id: string, a: string, b: string }, count: number): SendEvent[] {
@@ -44,8 +52,8 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
   it('stores a batch in order with seq 1, 2, 3… and strictly increasing times', async () => {
     const c = await conversation()
     const batch = events(c, 20)
-    const deliveries = await persistBatch(database.db, batch)
-    expect(deliveries.map(d => d.message.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    const outcomes = await persistBatch(database.db, batch)
+    expect(outcomes.map(outcome => messageOf(outcome).seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
     const rows = await stored(c.id)
     expect(rows.map(row => row.body)).toEqual(batch.map(event => event.body))
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.created_at.getTime()).toBeGreaterThan(rows[i - 1]!.created_at.getTime())
@@ -67,9 +75,9 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(new Set(rows.map(row => `${row.sender_id}/${row.client_id}`)).size).toBe(60)
     // Whoever delivers a message names the same id and seq.
     const byClient = new Map(rows.map(row => [row.client_id, row]))
-    for (const delivery of [...first, ...left, ...right, ...again]) {
-      const row = byClient.get(delivery.clientId)!
-      expect(delivery.message).toMatchObject({ id: row.id, seq: row.seq, body: row.body })
+    for (const outcome of [...first, ...left, ...right, ...again]) {
+      const row = byClient.get(outcome.event.clientId)!
+      expect(messageOf(outcome)).toMatchObject({ id: row.id, seq: row.seq, body: row.body })
     }
     // Per sender, the order of sending is the order of seq.
     for (const sender of [c.a, c.b]) {
@@ -78,32 +86,43 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
     }
   })
 
-  it('drops a clientId reused in another conversation, delivering nothing of the first one', async () => {
+  it('refuses a clientId reused in another conversation with its reason, storing nothing of it', async () => {
     const first = await conversation()
     const second = await conversation()
     const [original] = events(first, 1)
     await persistBatch(database.db, [original!])
     const reuse = { ...original!, conversationId: second.id, recipientId: second.b, body: 'elsewhere' }
     const [next] = events(second, 1)
-    const deliveries = await persistBatch(database.db, [reuse, next!])
-    expect(deliveries.map(d => d.message.conversationId)).toEqual([second.id])
-    expect(deliveries[0]!.message).toMatchObject({ seq: 1, body: next!.body })
+    const outcomes = await persistBatch(database.db, [reuse, next!])
+    expect(outcomes[0]).toMatchObject({ refused: 'duplicate_client_id' })
+    expect(messageOf(outcomes[1])).toMatchObject({ seq: 1, body: next!.body, conversationId: second.id })
     expect((await stored(second.id)).map(row => row.body)).toEqual([next!.body])
     expect((await stored(first.id)).map(row => row.body)).toEqual([original!.body])
+  })
+
+  it('refuses a sender who is not in the conversation, or whom the other person blocked, without taking a seq', async () => {
+    const c = await conversation()
+    const [stranger] = await database.db.insertInto('users').values({ email: `${uniqueName('s')}@example.org`, display_name: 'S' }).returning('id').execute()
+    const [fromStranger] = events(c, 1).map(event => ({ ...event, senderId: stranger!.id }))
+    const [fromA, fromA2] = events(c, 3).filter(event => event.senderId === c.a)
+    expect(await persistBatch(database.db, [fromStranger!, fromA!])).toMatchObject([{ refused: 'not_found' }, { message: { seq: 1 } }])
+    await setDirectState(database.db, c.id, c.b, 'blocked')
+    expect(await persistBatch(database.db, [fromA2!])).toMatchObject([{ refused: 'blocked' }])
+    expect((await stored(c.id)).map(row => row.seq)).toEqual([1])
   })
 
   it('recognises a resend whose original is in an earlier day\'s partition', async () => {
     const c = await conversation()
     const [event] = events(c, 1)
-    const [first] = await persistBatch(database.db, [event!])
+    const first = messageOf((await persistBatch(database.db, [event!]))[0])
     // As if the first copy had been stored three days ago: the lookup must reach older partitions.
     await ensureMessagePartitions(database.db, { fromDaysAgo: 3 })
-    await database.db.updateTable('messages').set({ created_at: new Date(Date.now() - 3 * 86_400_000) }).where('id', '=', first!.message.id).execute()
+    await database.db.updateTable('messages').set({ created_at: new Date(Date.now() - 3 * 86_400_000) }).where('id', '=', first.id).execute()
     const [again] = await persistBatch(database.db, [{ ...event!, sentAt: Date.now() }])
-    expect(again).toMatchObject({ duplicate: true, message: { id: first!.message.id, seq: 1, body: event!.body } })
+    expect(again).toMatchObject({ duplicate: true, message: { id: first.id, seq: 1, body: event!.body } })
     const rows = await stored(c.id)
     expect(rows).toHaveLength(1)
-    const { rows: where } = await sql<{ partition: string }>`select tableoid::regclass::text as partition from messages where id = ${first!.message.id}`.execute(database.db)
+    const { rows: where } = await sql<{ partition: string }>`select tableoid::regclass::text as partition from messages where id = ${first.id}`.execute(database.db)
     expect(where[0]!.partition).toBe(partitionName(new Date(Date.now() - 3 * 86_400_000)))
   })
 

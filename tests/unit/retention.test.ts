@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { migrateToLatest } from '../../server/database/migrate'
-import { listContacts, openDirectConversation } from '../../server/utils/conversations'
+import type { Backends } from '../../server/utils/backends'
+import { listContacts } from '../../server/utils/contacts/contacts'
+import { openDirectConversation } from '../../server/utils/conversations/direct'
 import { createPostgresDatabase, type DatabaseHandle } from '../../server/utils/database'
-import { historyBySeq, historyByTime } from '../../server/utils/messages'
-import { ensureMessagePartitions, partitionName } from '../../server/utils/partitions'
-import { purgeExpired, RETENTION_LOCK_KEY } from '../../server/utils/retention'
+import { historyByTime, messagesPage } from '../../server/utils/messages/history'
+import { ensureMessagePartitions, partitionName } from '../../server/utils/retention/partitions'
+import { purgeExpired, RETENTION_LOCK_KEY } from '../../server/utils/retention/retention'
+import { createMemoryStore } from '../../server/utils/store/memory'
 import { realServices, serviceUrls, testDatabase, uniqueName } from '../support/backends'
 
 const DAY = 86_400_000
@@ -95,21 +98,21 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     // Stored, every one of them…
     expect(await stored(talk)).toHaveLength(wholeDays.length + boundaryExpired.length + visible.length + inDefault.length)
     // …but history by seq and by time only ever show those after the cutoff.
-    const bySeq = await historyBySeq(database.db, talk, [a, b], { limit: 100, retentionDays })
+    const bySeq = await messagesPage(database.db, talk, { kind: 'direct', members: [a, b] }, { limit: 100 })
     expect(bySeq.messages.map(m => Date.parse(m.timestamp))).toEqual(visible)
-    const firstPage = await historyBySeq(database.db, talk, [a, b], { after: 0, limit: 2, retentionDays })
+    const firstPage = await messagesPage(database.db, talk, { kind: 'direct', members: [a, b] }, { after: 0, limit: 2 })
     expect(firstPage.messages.map(m => m.seq)).toEqual(boundaryKept.map(time => seqOf.get(time)))
-    const older = await historyBySeq(database.db, talk, [a, b], { before: seqOf.get(boundaryKept[0]!), limit: 100, retentionDays })
+    const older = await messagesPage(database.db, talk, { kind: 'direct', members: [a, b] }, { before: seqOf.get(boundaryKept[0]!), limit: 100 })
     expect(older.messages).toEqual([])
-    const byTime = await historyByTime(database.db, talk, [a, b], { limit: 100, retentionDays })
+    const byTime = await historyByTime(database.db, talk, { kind: 'direct', members: [a, b] }, { limit: 100 })
     expect(byTime.messages.map(m => Date.parse(m.timestamp))).toEqual(visible)
     expect(byTime.nextBefore).toBeNull()
-    const beforeFirst = await historyByTime(database.db, talk, [a, b], { before: new Date(boundaryKept[0]!).toISOString(), limit: 100, retentionDays })
+    const beforeFirst = await historyByTime(database.db, talk, { kind: 'direct', members: [a, b] }, { before: new Date(boundaryKept[0]!).toISOString(), limit: 100 })
     expect(beforeFirst.messages).toEqual([])
 
     // The contact list: the last message and the unread count skip expired ones, and a
     // conversation with nothing left shows no last message at all.
-    const contacts = await listContacts(database.db, a, retentionDays)
+    const contacts = await listContacts({ database, store: createMemoryStore() } as unknown as Backends, a)
     const withB = contacts.find(contact => contact.conversationId === talk)!
     expect(withB.lastMessage?.timestamp).toBe(new Date(recent.at(-1)!).toISOString())
     const fromB = visible.filter(time => (seqOf.get(time)! - 1) % 2 === 1)
@@ -155,7 +158,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(await database.db.selectFrom('users').select('id').where('id', 'in', [a, b, c]).execute()).toHaveLength(3)
     expect(await database.db.selectFrom('conversation_members').select('user_id').where('conversation_id', 'in', [talk, bygone]).execute()).toHaveLength(4)
     // And what people see has not changed.
-    const history = await historyBySeq(database.db, talk, [a, b], { limit: 100, retentionDays })
+    const history = await messagesPage(database.db, talk, { kind: 'direct', members: [a, b] }, { limit: 100 })
     expect(history.messages.map(m => Date.parse(m.timestamp))).toEqual(visible)
   })
 

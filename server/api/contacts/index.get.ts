@@ -1,6 +1,8 @@
+import { requireUser } from '../../utils/auth'
+import { useBackends } from '../../utils/backends'
+import { listContacts } from '../../utils/contacts/contacts'
+
 export default defineEventHandler(async (event) => {
   const { user } = await requireUser(event)
-  const backends = await useBackends()
-  const contacts = await listContacts(backends.database.db, user.id, useConfig().retentionDays)
-  return withPresence(backends, contacts)
+  return listContacts(await useBackends(), user.id)
 })

@@ -1,15 +1,19 @@
-import { getQuery, getRouterParams } from 'h3'
-import { z } from 'zod'
-import { HistoryQuery } from '../../../shared/types/chat'
+import { getValidatedQuery, getValidatedRouterParams } from 'h3'
+import { ContactParams } from '../../../shared/types/contacts'
+import { HistoryQuery } from '../../../shared/types/messages'
+import { requireUser } from '../../utils/auth'
+import { useBackends } from '../../utils/backends'
+import { findDirectConversation } from '../../utils/conversations/direct'
+import { fail, validated } from '../../utils/http'
+import { historyByTime } from '../../utils/messages/history'
 
-const Params = z.object({ userId: z.uuid() })
-
+// Version 1: a direct conversation's history, reached by the other person's id.
 export default defineEventHandler(async (event) => {
-  const { userId } = validated(Params)(getRouterParams(event))
-  const query = validated(HistoryQuery)(getQuery(event))
   const { user } = await requireUser(event)
+  const { userId } = await getValidatedRouterParams(event, validated(ContactParams))
+  const query = await getValidatedQuery(event, validated(HistoryQuery))
   const { database } = await useBackends()
   const conversationId = await findDirectConversation(database.db, user.id, userId)
   if (!conversationId) throw fail(404, 'not_found', 'You have no conversation with this person.')
-  return historyByTime(database.db, conversationId, [user.id, userId], { ...query, retentionDays: useConfig().retentionDays })
+  return historyByTime(database.db, conversationId, { kind: 'direct', members: [user.id, userId] }, query)
 })

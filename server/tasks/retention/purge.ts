@@ -1,6 +1,6 @@
 import { useBackends } from '../../utils/backends'
 import { useConfig } from '../../utils/config'
-import { purgeExpired } from '../../utils/retention'
+import { purgeExpired } from '../../utils/retention/retention'
 
 // Scheduled by nitro.scheduledTasks in nuxt.config.ts (NATTER_RETENTION_CRON, fixed at build time).
 // Every replica fires it; the advisory lock in purgeExpired lets one of them do the work.

@@ -1,15 +1,17 @@
-import { getQuery, getRouterParams } from 'h3'
-import { z } from 'zod'
-import { ResyncQuery } from '../../../../shared/types/chat'
-
-const Params = z.object({ id: z.uuid() })
+import { getValidatedQuery, getValidatedRouterParams } from 'h3'
+import { ConversationIdParams } from '../../../../shared/types/conversations'
+import { MessagesQuery } from '../../../../shared/types/messages'
+import { requireUser } from '../../../utils/auth'
+import { useBackends } from '../../../utils/backends'
+import { requireMember } from '../../../utils/conversations/conversations'
+import { validated } from '../../../utils/http'
+import { messagesPage } from '../../../utils/messages/history'
 
 export default defineEventHandler(async (event) => {
-  const { id } = validated(Params)(getRouterParams(event))
-  const query = validated(ResyncQuery)(getQuery(event))
   const { user } = await requireUser(event)
+  const { id } = await getValidatedRouterParams(event, validated(ConversationIdParams))
+  const query = await getValidatedQuery(event, validated(MessagesQuery))
   const { database } = await useBackends()
-  // Membership in the lookup: a conversation the caller is not in is a 404, not a 403.
-  const { otherId } = await requireMembership(database.db, user.id, id)
-  return historyBySeq(database.db, id, [user.id, otherId ?? user.id], { ...query, retentionDays: useConfig().retentionDays })
+  const { recipients } = await requireMember(database.db, user.id, id)
+  return messagesPage(database.db, id, recipients, query)
 })

@@ -1,20 +1,20 @@
 import { Gauge } from 'prom-client'
-import { metrics } from './metrics'
-import { instanceId } from './sockets'
+import { metrics } from '../metrics'
+import { instanceId } from '../realtime/sockets'
 
 /**
  * Backpressure for chat.send. Each instance remembers the sends it put on the bus until their
  * delivery comes back (persisted), oldest first, and how fast deliveries have been coming back.
  * A new send is refused at once with rate_limited (clients wait a second and send again, with the
  * same clientId) when the sends already waiting would take more than BACKLOG_SECONDS to come
- * back at that pace, or when more than MAX_LATE of them have waited over MAX_WAIT_MS (the pipeline
- * is stuck: a database outage). Queueing without bound instead, the first overload run saw acks
- * 27 s behind and the accepted rate fall to half of what the instance can persist.
- * A few late ones alone do not count: the persister drops a message whose conversation is gone
- * without a delivery.
+ * back at that pace, or when the pipeline is stuck: sends have waited over MAX_WAIT_MS and nothing at
+ * all came back in that time (a database outage). Stuck is judged from the pipeline's progress,
+ * never from how many sends are late: one person's sends that the persister refuses settle at
+ * once (with an error frame), and must not make everyone else wait. Queueing without bound
+ * instead, the first overload run saw acks 27 s behind and the accepted rate fall to half of what
+ * the instance can persist.
  */
 export const MAX_WAIT_MS = 5000
-const MAX_LATE = 100
 const BACKLOG_SECONDS = 2
 // Below this many waiting, never refuse: a burst of reconnecting outboxes after a quiet spell.
 const MIN_WAITING = 1000
@@ -27,6 +27,8 @@ const waiting = new Map<string, number>()
 let pace = 0
 let settledSince = 0
 let paceFrom = Date.now()
+// When a send of this instance last came back: the pipeline's own sign of life.
+let progressAt = Date.now()
 
 new Gauge({
   name: 'natter_sends_waiting',
@@ -51,14 +53,12 @@ function settledPerSecond(now: number): number {
 /** Whether a new send may go on the bus now. */
 export function acceptingSends(now = Date.now()): boolean {
   if (waiting.size >= Math.max(MIN_WAITING, settledPerSecond(now) * BACKLOG_SECONDS)) return false
-  let late = 0
   for (const [key, at] of waiting) {
-    if (now - at >= FORGET_AFTER_MS) waiting.delete(key)
-    else if (now - at >= MAX_WAIT_MS) late++
-    else break
-    if (late > MAX_LATE) return false
+    if (now - at < FORGET_AFTER_MS) break
+    waiting.delete(key)
   }
-  return true
+  const oldest = waiting.values().next()
+  return oldest.done || now - oldest.value < MAX_WAIT_MS || now - progressAt < MAX_WAIT_MS
 }
 
 /** A send is about to go on the bus from one of this instance's sockets (before, so that even a delivery faster than the publish's own answer finds it). */
@@ -71,13 +71,14 @@ export function sendWaiting(origin: string, clientId: string, at = Date.now()) {
  * more than MAX_WAIT_MS before this one and still waiting lost their delivery on the way (Redis
  * restarted under them): they are forgotten now, not held against new sends for FORGET_AFTER_MS.
  */
-export function sendSettled(origin: string, clientId: string) {
+export function sendSettled(origin: string, clientId: string, now = Date.now()) {
   if (!origin.startsWith(`${instanceId}:`)) return
   const key = `${origin}/${clientId}`
   const at = waiting.get(key)
   if (at === undefined) return
   waiting.delete(key)
   settledSince++
+  progressAt = now
   for (const [older, when] of waiting) {
     if (when >= at - MAX_WAIT_MS) break
     waiting.delete(older)

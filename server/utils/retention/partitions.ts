@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely'
-import type { Database } from '../database/schema'
+import type { Database } from '../../database/schema'
 
 const DAY = 24 * 3600_000
 

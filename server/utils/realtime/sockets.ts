@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { ServerFrame } from '../../shared/types/chat'
-import { openSockets } from './metrics'
+import type { ServerFrame } from '../../../shared/types/frames'
+import { openSockets } from '../metrics'
 
 /** This process, among the instances sharing the bus and the store. */
 export const instanceId = randomUUID().slice(0, 8)
@@ -10,39 +10,46 @@ export const instanceId = randomUUID().slice(0, 8)
 export const MAX_BUFFERED_BYTES = 1024 * 1024
 
 export interface ChatSocket {
-  /** instance:peer, unique across instances: the origin of a chat.send. */
-  id: string
-  userId: string
-  sessionId: string
+  /** instance:counter, unique across instances: the origin of a chat.send. */
+  readonly id: string
+  readonly userId: string
+  readonly sessionId: string
+  /** The client's address, as the socket caps count it. */
+  readonly ip: string
   /** Sends already-serialised JSON: a frame for many sockets is serialised once. */
   sendText(text: string): void
   bufferedAmount(): number
   close(code: number, reason: string): void
   /** Sends a protocol ping; false (and the socket is cut) when the previous one got no answer. */
   probe(): boolean
-  /** Whom this socket last said it was typing to, so a close can clear the indicator. */
-  typingTo?: string
+  /** Where this socket last said it was typing, so a close can clear the indicator. */
+  typingIn?: string
+  /** The room whose members' presence this socket watches (presence.watch). */
+  watching?: string
 }
 
 const byId = new Map<string, ChatSocket>()
 const byUser = new Map<string, Set<ChatSocket>>()
+const byIp = new Map<string, number>()
 
+/** Adds a socket; true when it is the person's first on this instance. */
 export function registerSocket(socket: ChatSocket): boolean {
   byId.set(socket.id, socket)
   let set = byUser.get(socket.userId)
   const first = !set
-  if (!set) {
-    set = new Set()
-    byUser.set(socket.userId, set)
-  }
+  if (!set) byUser.set(socket.userId, set = new Set())
   set.add(socket)
+  byIp.set(socket.ip, (byIp.get(socket.ip) ?? 0) + 1)
   openSockets.set(byId.size)
   return first
 }
 
-/** Returns true when this was the user's last socket on this instance. */
+/** Returns true when this was the person's last socket on this instance. */
 export function unregisterSocket(socket: ChatSocket): boolean {
   if (!byId.delete(socket.id)) return false
+  const left = (byIp.get(socket.ip) ?? 1) - 1
+  if (left > 0) byIp.set(socket.ip, left)
+  else byIp.delete(socket.ip)
   const set = byUser.get(socket.userId)
   set?.delete(socket)
   openSockets.set(byId.size)
@@ -57,12 +64,21 @@ export function socketsOf(userId: string): Iterable<ChatSocket> {
   return byUser.get(userId) ?? []
 }
 
+export function socketById(id: string): ChatSocket | undefined {
+  return byId.get(id)
+}
+
 export function allSockets(): Iterable<ChatSocket> {
   return byId.values()
 }
 
 export function hasSockets(userId: string): boolean {
   return byUser.has(userId)
+}
+
+/** Open sockets here: of one person, from one address, in all. */
+export function socketCounts(userId: string, ip: string) {
+  return { user: byUser.get(userId)?.size ?? 0, ip: byIp.get(ip) ?? 0, total: byId.size }
 }
 
 export function sendFrame(socket: ChatSocket, frame: ServerFrame) {

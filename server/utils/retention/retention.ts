@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
-import type { Database } from '../database/schema'
-import { retentionCutoff } from './conversations'
-import { log } from './log'
+import type { Database } from '../../database/schema'
+import { retentionCutoff } from './cutoff'
+import { log } from '../log'
 import { ensureMessagePartitions } from './partitions'
 
 const DAY = 24 * 3600_000
@@ -41,8 +41,8 @@ const running = new WeakSet<Kysely<Database>>()
  * Removes what the read paths already hide (created_at at or before the cutoff): drops the daily
  * partitions lying wholly before the cutoff, deletes the expired rows of the boundary partition
  * and of messages_default in batches, and creates partitions ahead. The idempotency keys are
- * columns of the messages themselves (migration 0003), so they go with their rows.
- * Conversations, members and users stay. Read receipts are a watermark on conversation_members
+ * columns of the messages themselves (migration 0003), so they go with their rows. A conversation's
+ * other events (conversation_events) go by the same cutoff. Conversations, members and users stay. Read receipts are a watermark on conversation_members
  * (read_seq), so no other table refers to a message row and nothing else needs cleaning.
  *
  * One run at a time: on PostgreSQL the whole run holds a session advisory lock on one connection,
@@ -126,7 +126,8 @@ async function purge(db: Kysely<Database>, cutoff: Date, options: PurgeOptions):
     else summary.partitionsDeferred.push(partition.name)
   }
   const boundary = partitions.filter(p => p.start <= cutoff.getTime() && cutoff.getTime() < p.end).map(p => p.name)
-  for (const table of [...boundary, 'messages_default']) {
+  // A room's other changes (joined, renamed) are kept exactly as long as its messages.
+  for (const table of [...boundary, 'messages_default', 'conversation_events']) {
     summary.rowsDeleted += await deleteExpired(db, table, cutoff, batchSize)
   }
 
