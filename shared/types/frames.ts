@@ -54,5 +54,12 @@ export type ServerFrame = z.infer<typeof ServerFrameSchema>
 export type ServerFrameType = ServerFrame['type']
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>
 
+/**
+ * The frames that are a conversation's stream: each has the conversation's next seq, and a client
+ * applies them in seq order (replaying the missing ones from the events endpoint).
+ */
+export const STREAM_FRAME_TYPES = ['chat.receive', 'room.update'] as const satisfies ServerFrameType[]
+export type StreamFrame = ServerFrameOf<typeof STREAM_FRAME_TYPES[number]>
+
 export const CLIENT_FRAME_TYPES = ClientFrameSchema.options.map(option => option.shape.type.value) as ClientFrameType[]
 export const SERVER_FRAME_TYPES = ServerFrameSchema.options.map(option => option.shape.type.value) as ServerFrameType[]

@@ -7,6 +7,8 @@ export interface Person {
   client: Client
   id: string
   email: string
+  /** What every request of theirs carries: their own address behind the pretend proxy. */
+  headers: Record<string, string>
 }
 
 // Random start: with real Redis, per-IP sign-in counts outlive a test run.
@@ -20,7 +22,7 @@ export async function signedInPerson(server: TestServer, mail: MailCatcher, labe
   const request = client.request.bind(client)
   client.request = (method, path, body, options = {}) => request(method, path, body, { ...options, headers: { 'x-forwarded-for': ip, ...options.headers } })
   const user = await client.signIn(email, mail)
-  return { client, id: user.id, email }
+  return { client, id: user.id, email, headers: { 'x-forwarded-for': ip } }
 }
 
 /** Two people who have each other as contacts: a added b, and b accepted. */

@@ -1,0 +1,224 @@
+import { randomId } from './uuid'
+import type { ClientFrame } from '../types/frames'
+
+export type OutboxState = 'queued' | 'sending' | 'failed'
+
+/** A message written here that the server has not acknowledged yet. */
+export interface OutboxEntry {
+  clientId: string
+  conversationId: string
+  body: string
+  createdAt: string
+  /** The conversation's last seq when it was written: the server's copy of it can only come later. */
+  afterSeq: number
+  state: OutboxState
+  /** How often it went out on a socket: from the first time on, the server may hold it. */
+  attempts: number
+  errorCode?: string
+  error?: string
+}
+
+/** Where unsent messages outlive a reload (localStorage in the browser, memory elsewhere). */
+export interface OutboxStorage {
+  load(): OutboxEntry[]
+  save(entries: readonly OutboxEntry[]): void
+}
+
+export const memoryStorage = (): OutboxStorage => {
+  let kept: OutboxEntry[] = []
+  return { load: () => kept.map(entry => ({ ...entry })), save: (entries) => {
+    kept = entries.map(entry => ({ ...entry }))
+  } }
+}
+
+export interface OutboxOptions {
+  /** Puts a frame on the open socket; false when there is none. */
+  send(frame: ClientFrame): boolean
+  storage?: OutboxStorage
+  /** Called after every change, with the entries as they now are. */
+  onChange?(entries: readonly OutboxEntry[]): void
+  /** The server allows 10 a second in bursts of 20: a long outbox goes a little slower, so no message is refused mid-run and overtaken. */
+  perSecond?: number
+  burst?: number
+  ackTimeoutMs?: number
+  newId?(): string
+}
+
+// Worth another try on their own; the others wait for the person (retry or discard).
+const RETRYABLE = new Set(['timeout', 'unavailable', 'internal', 'rate_limited'])
+const MAX_RETRY_MS = 30_000
+
+/**
+ * Messages wait here until the server acknowledges them; they go out again, with the same
+ * clientId, after a reconnect, a reload, a retryable refusal or an ack that never came, and the
+ * server never stores one twice. They go in the order written, paced under the server's limit.
+ */
+export class Outbox {
+  private items: OutboxEntry[]
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>()
+  private connected = false
+  private tokens: number
+  private tokensAt = Date.now()
+  private paced?: ReturnType<typeof setTimeout>
+  private readonly perSecond: number
+  private readonly burst: number
+  private readonly ackTimeoutMs: number
+
+  constructor(private readonly options: OutboxOptions) {
+    this.perSecond = options.perSecond ?? 6
+    this.burst = options.burst ?? 15
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 15_000
+    this.tokens = this.burst
+    // Whatever was on its way when the page went away goes out again.
+    this.items = (options.storage?.load() ?? []).map(item => item.state === 'sending' ? { ...item, state: 'queued' } : item)
+  }
+
+  get entries(): readonly OutboxEntry[] {
+    return this.items
+  }
+
+  find(clientId: string): OutboxEntry | undefined {
+    return this.items.find(item => item.clientId === clientId)
+  }
+
+  enqueue(message: { conversationId: string, body: string, afterSeq: number }): OutboxEntry {
+    const entry: OutboxEntry = {
+      clientId: this.options.newId?.() ?? randomId(),
+      ...message,
+      createdAt: new Date().toISOString(),
+      state: 'queued',
+      attempts: 0
+    }
+    this.items.push(entry)
+    this.changed()
+    this.flush()
+    return entry
+  }
+
+  /** The socket is open: everything waiting or on its way goes (again), oldest first. */
+  resume() {
+    this.connected = true
+    for (const item of this.items) {
+      if (item.state === 'sending' || (item.state === 'failed' && item.errorCode && RETRYABLE.has(item.errorCode))) this.requeue(item)
+    }
+    this.changed()
+    this.flush()
+  }
+
+  /** The socket closed: what was on its way goes out again on the next one. */
+  pause() {
+    this.connected = false
+    clearTimeout(this.paced)
+    for (const clientId of [...this.timers.keys()]) this.clearTimer(clientId)
+    for (const item of this.items) if (item.state === 'sending') item.state = 'queued'
+    this.changed()
+  }
+
+  /** A chat.ack: the entry it settles, gone from the outbox, if this page had it. */
+  acknowledge(clientId: string): OutboxEntry | undefined {
+    this.clearTimer(clientId)
+    const index = this.items.findIndex(item => item.clientId === clientId)
+    if (index < 0) return undefined
+    const [settled] = this.items.splice(index, 1)
+    this.changed()
+    return settled
+  }
+
+  /** An error frame about one message. Retryable ones go again by themselves, in order. */
+  reject(clientId: string, code: string, message: string, retryAfterMs?: number) {
+    this.clearTimer(clientId)
+    const item = this.find(clientId)
+    if (!item) return
+    if (code === 'rate_limited') {
+      // Too fast for the server: everything waits, then goes on in order.
+      this.requeue(item)
+      this.tokens = 0
+      this.tokensAt = Date.now()
+      clearTimeout(this.paced)
+      this.paced = setTimeout(() => this.flush(), Math.max(250, retryAfterMs ?? 1000))
+    }
+    else {
+      item.state = 'failed'
+      item.errorCode = code
+      item.error = message
+      if (RETRYABLE.has(code)) {
+        const wait = Math.min(MAX_RETRY_MS, 1000 * 2 ** Math.min(item.attempts, 5))
+        this.timers.set(clientId, setTimeout(() => {
+          this.timers.delete(clientId)
+          if (item.state !== 'failed') return
+          this.requeue(item)
+          this.changed()
+          this.flush()
+        }, wait))
+      }
+    }
+    this.changed()
+  }
+
+  retry(clientId: string) {
+    const item = this.find(clientId)
+    if (!item || item.state !== 'failed') return
+    this.clearTimer(clientId)
+    this.requeue(item)
+    this.changed()
+    this.flush()
+  }
+
+  discard(clientId: string) {
+    this.clearTimer(clientId)
+    this.items = this.items.filter(item => item.clientId !== clientId)
+    this.changed()
+  }
+
+  /** Signing out: nothing of this person's stays. */
+  clear() {
+    this.pause()
+    this.items = []
+    this.changed()
+  }
+
+  private requeue(item: OutboxEntry) {
+    item.state = 'queued'
+    delete item.error
+    delete item.errorCode
+  }
+
+  private refill() {
+    const now = Date.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.tokensAt) / 1000) * this.perSecond)
+    this.tokensAt = now
+  }
+
+  private flush() {
+    clearTimeout(this.paced)
+    this.paced = undefined
+    if (!this.connected) return
+    let changed = false
+    for (const item of this.items) {
+      if (item.state !== 'queued') continue
+      this.refill()
+      if (this.tokens < 1) {
+        this.paced = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.perSecond) * 1000))
+        break
+      }
+      if (!this.options.send({ type: 'chat.send', conversationId: item.conversationId, body: item.body, clientId: item.clientId })) break
+      this.tokens -= 1
+      item.state = 'sending'
+      item.attempts += 1
+      changed = true
+      this.clearTimer(item.clientId)
+      this.timers.set(item.clientId, setTimeout(() => this.reject(item.clientId, 'timeout', 'No answer from the server.'), this.ackTimeoutMs))
+    }
+    if (changed) this.changed()
+  }
+
+  private clearTimer(clientId: string) {
+    clearTimeout(this.timers.get(clientId))
+    this.timers.delete(clientId)
+  }
+
+  private changed() {
+    this.options.storage?.save(this.items)
+    this.options.onChange?.(this.items)
+  }
+}
