@@ -17,7 +17,7 @@ export interface ClientOptions {
   maxRetryMs?: number
   /** Whether the device thinks it has a network (the browser's navigator.onLine). */
   online?(): boolean
-  outbox?: { perSecond?: number, burst?: number, ackTimeoutMs?: number }
+  outbox?: { perSecond?: number, burst?: number, ackTimeoutMs?: number, onChange?: (entries: readonly OutboxEntry[]) => void }
 }
 
 type Listener<T extends ServerFrameType> = (frame: ServerFrameOf<T>) => void
@@ -46,7 +46,7 @@ export class NatterClient {
   private readonly gapListeners = new Set<(conversationId: string, reason: 'retention' | 'gone') => void>()
   private readonly applied = new Map<string, number>()
   private readonly held = new Map<string, Map<number, StreamFrame>>()
-  private readonly resyncing = new Map<string, Promise<void>>()
+  private readonly resyncing = new Map<string, Promise<boolean>>()
   private readonly again = new Set<string>()
   private readonly reads = new Map<string, number>()
   private watching: string | null = null
@@ -129,10 +129,15 @@ export class NatterClient {
     return this.applied.get(conversationId) ?? 0
   }
 
-  /** A page of the conversation was loaded up to `seq`: the stream goes on from there. */
+  /** A page of the conversation was loaded up to `seq` (0: it is new): the stream goes on from there. */
   track(conversationId: string, seq: number) {
-    if (seq > this.appliedSeq(conversationId)) this.applied.set(conversationId, seq)
+    if (!this.applied.has(conversationId) || seq > this.appliedSeq(conversationId)) this.applied.set(conversationId, seq)
     this.release(conversationId)
+  }
+
+  /** The conversations whose streams this client follows, with the last seq applied. */
+  tracked(): ReadonlyMap<string, number> {
+    return this.applied
   }
 
   /** No longer in it: nothing of it is kept or replayed. */
@@ -156,8 +161,8 @@ export class NatterClient {
     this.send({ type: 'presence.watch', conversationId })
   }
 
-  /** Fetches what this client missed of a conversation and applies it in order. */
-  resync(conversationId: string): Promise<void> {
+  /** Fetches what this client missed of a conversation and applies it in order; true when it got to the end. */
+  resync(conversationId: string): Promise<boolean> {
     const running = this.resyncing.get(conversationId)
     if (running) {
       this.again.add(conversationId)
@@ -165,13 +170,15 @@ export class NatterClient {
     }
     const work = this.replay(conversationId).finally(() => {
       this.resyncing.delete(conversationId)
-      if (this.again.delete(conversationId)) void this.resync(conversationId)
+    }).then(async (done) => {
+      if (!this.again.delete(conversationId)) return done
+      return this.resync(conversationId)
     })
     this.resyncing.set(conversationId, work)
     return work
   }
 
-  private async replay(conversationId: string) {
+  private async replay(conversationId: string): Promise<boolean> {
     for (;;) {
       const after = this.appliedSeq(conversationId)
       let page: { events: ServerFrame[], lastSeq: number }
@@ -182,9 +189,10 @@ export class NatterClient {
         if (isApiError(error) && error.status === 404) {
           this.forget(conversationId)
           this.emitGap(conversationId, 'gone')
+          return true
         }
         // Anything else: the next reconnect or gap tries again.
-        return
+        return false
       }
       const first = page.events[0] as StreamFrame | undefined
       if (first && first.seq > after + 1) {
@@ -193,7 +201,7 @@ export class NatterClient {
         this.emitGap(conversationId, 'retention')
       }
       for (const frame of page.events) this.stream(frame as StreamFrame)
-      if (page.events.length < EVENTS_PAGE || this.appliedSeq(conversationId) >= page.lastSeq) return
+      if (page.events.length < EVENTS_PAGE || this.appliedSeq(conversationId) >= page.lastSeq) return true
     }
   }
 

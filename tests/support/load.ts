@@ -1,22 +1,25 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
-import { WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
+import type { Method, SocketLike, Transport } from '../../shared/sdk/api'
+import { NatterClient } from '../../shared/sdk/client'
+import { NodeTransport } from '../../shared/sdk/node'
+import type { OutboxEntry } from '../../shared/sdk/outbox'
+import type { ClientFrame, ServerFrame } from '../../shared/types/frames'
 import { serviceUrls } from './backends'
 import type { MailCatcher } from './mail-catcher'
 import type { TestServer } from './server'
 
 /**
- * A steady chat load across app instances, with clients that behave like the browser's outbox
- * (composables/useOutbox.ts): every message keeps its clientId until the server acknowledges it;
- * it is sent again, with the same clientId, after a reconnect, after a retryable error and when no
- * answer came in time; after every (re)connect the client resyncs by seq. When the load stops,
+ * A steady chat load across app instances, each person's tab run by the page's own protocol client
+ * (shared/sdk): every message keeps its clientId until the server acknowledges it; it is sent again,
+ * with the same clientId, after a reconnect, after a retryable error and when no answer came in
+ * time; after every (re)connect the client replays its conversation's events. When the load stops,
  * `verify` holds each client's view and its log against PostgreSQL.
  */
 
 const ACK_TIMEOUT_MS = 10_000
-const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited'])
-const OUTBOX_BURST = 15
-const OUTBOX_PER_SECOND = 6
+const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'timeout'])
 const FIRST_RETRY_MS = 200
 const MAX_RETRY_MS = 3000
 const HTTP_TIMEOUT_MS = 5000
@@ -28,7 +31,7 @@ export interface Sent {
   clientId: string
   body: string
   createdAt: number
-  state: 'queued' | 'sending' | 'acked' | 'failed'
+  state: OutboxEntry['state'] | 'acked'
   attempts: number
   lastSentAt?: number
   ack?: { id: string, seq: number, at: number }
@@ -54,6 +57,7 @@ export class LoadPerson {
   readonly cookies = new Map<string, string>()
   id = ''
   signIns = 0
+  needsSignIn = false
   constructor(readonly email: string, readonly ip: string) {}
 
   /** Plain fetch with this person's cookies, the instance's Origin and the CSRF token; never throws. */
@@ -97,39 +101,112 @@ export class LoadPerson {
   }
 }
 
-/** One person's browser tab: one socket, an outbox, and the conversation as the page shows it. */
+/**
+ * The instances a load client may use, its home first: each socket attempt goes to the next one
+ * after a failure (a killed instance), and requests follow the last one that answered.
+ */
+class FailoverTransport implements Transport {
+  failures = 0
+  base?: string
+  socket?: WebSocket
+
+  constructor(private readonly person: LoadPerson, private readonly candidates: () => TestServer[], private readonly onOpen: (base: string) => void) {}
+
+  private pick(): string | undefined {
+    const servers = this.candidates()
+    return servers.length ? servers[this.failures % servers.length]!.url : undefined
+  }
+
+  csrfToken() {
+    return this.person.cookies.get('natter_csrf')
+  }
+
+  async fetch(path: string, init: { method: Method, headers: Record<string, string>, body?: string }) {
+    const base = this.base ?? this.pick() ?? 'http://127.0.0.1:1'
+    return new NodeTransport(base, { cookies: this.person.cookies, headers: { 'x-forwarded-for': this.person.ip } }).fetch(path, init)
+  }
+
+  openSocket(path: string): SocketLike {
+    const base = this.pick() ?? 'http://127.0.0.1:1'
+    const socket = new NodeTransport(base, { cookies: this.person.cookies, headers: { 'x-forwarded-for': this.person.ip } }).openSocket(path) as unknown as WebSocket
+    this.socket = socket
+    let opened = false
+    socket.on('open', () => {
+      opened = true
+      this.base = base
+      this.onOpen(base)
+    })
+    socket.on('unexpected-response', (_request, response) => {
+      if (response.statusCode === 401) this.person.needsSignIn = true
+    })
+    socket.on('close', () => {
+      if (!opened) this.failures += 1
+    })
+    return socket as unknown as SocketLike
+  }
+}
+
+/**
+ * One person's browser tab, run by the same protocol client as the page (shared/sdk): it keeps
+ * each message's clientId until the server acknowledges it, sends it again after a reconnect, a
+ * retryable error or a missing answer, and replays the conversation's events after every
+ * reconnect. This class only keeps a log of what was sent and seen, for `verify`.
+ */
 export class LoadClient {
+  /** Every message this client wrote, by clientId, as its log. */
   readonly outbox = new Map<string, Sent>()
   readonly view = new Map<number, Message>()
   /** Problems seen live: two messages at one seq, an ack for something never sent. */
   readonly anomalies: string[] = []
-  ws?: WebSocket
-  base?: string
+  readonly natter: NatterClient
   reconnects = 0
-  resends = 0
-  private attempt = 0
-  private nextAttemptAt = 0
-  private running = false
-  private connecting = false
   private sending?: NodeJS.Timeout
-  private ticker?: NodeJS.Timeout
-  private tokens = OUTBOX_BURST
-  private tokensAt = Date.now()
-  private needsSignIn = false
-  private resyncing?: Promise<void>
-  private lastResyncOk = 0
-  private readonly watchers = new Set<(frame: { type: string, [key: string]: any }) => void>()
+  private readonly transport: FailoverTransport
+  private readonly watchers = new Set<(frame: ServerFrame) => void>()
 
-  constructor(readonly person: LoadPerson, readonly partner: LoadPerson, readonly conversationId: string, private readonly home: number, private readonly load: ChatLoad) {}
+  constructor(readonly person: LoadPerson, readonly partner: LoadPerson, readonly conversationId: string, home: number, private readonly load: ChatLoad) {
+    this.transport = new FailoverTransport(person, () => {
+      const servers = load.servers()
+      return servers.map((_, i) => servers[(home + i) % servers.length]!)
+    }, () => {
+      this.reconnects += 1
+    })
+    this.natter = new NatterClient({
+      transport: this.transport,
+      userId: person.id,
+      firstRetryMs: FIRST_RETRY_MS,
+      maxRetryMs: MAX_RETRY_MS,
+      pingEveryMs: 5000,
+      pongTimeoutMs: 5000,
+      // The session is gone (the store lost it): sign in again, as a person would, and go on.
+      onSignedOut: () => void this.signInAgain().then(() => this.natter.start()),
+      outbox: { ackTimeoutMs: ACK_TIMEOUT_MS, onChange: entries => this.logOutbox(entries) }
+    })
+    this.natter.track(conversationId, 0)
+    for (const type of ['chat.receive', 'chat.ack', 'error', 'presence.update', 'typing.update', 'read.update'] as const) {
+      this.natter.on(type, (frame: ServerFrame) => {
+        this.heard(frame)
+        for (const watch of [...this.watchers]) watch(frame)
+      })
+    }
+  }
 
   get open() {
-    return this.ws?.readyState === WebSocket.OPEN
+    return this.natter.state === 'connected'
+  }
+
+  /** The instance this client last connected to. */
+  get base() {
+    return this.transport.base
+  }
+
+  /** Messages sent again (after a reconnect, an error or a missing ack). */
+  get resends() {
+    return [...this.outbox.values()].reduce((sum, sent) => sum + Math.max(0, sent.attempts - 1), 0)
   }
 
   start() {
-    this.running = true
-    this.ticker = setInterval(() => this.tick(), 250)
-    void this.connect()
+    this.natter.start()
   }
 
   /** Sends `perSecond` new messages a second until `stopSending`. */
@@ -143,119 +220,36 @@ export class LoadClient {
   }
 
   stop() {
-    this.running = false
     this.stopSending()
-    clearInterval(this.ticker)
-    this.ws?.terminate()
+    this.natter.stop()
   }
 
   /** Drops the socket as a network cut would; the client reconnects by itself. */
   cut() {
-    this.ws?.terminate()
+    this.transport.socket?.terminate()
   }
 
   enqueue(body: string): Sent {
-    const sent: Sent = { clientId: randomUUID(), body, createdAt: Date.now(), state: 'queued', attempts: 0, errors: [], repeatAcks: 0 }
+    const entry = this.natter.sendMessage(this.conversationId, body)
+    const sent: Sent = { clientId: entry.clientId, body, createdAt: Date.now(), state: 'queued', attempts: 0, errors: [], repeatAcks: 0 }
     this.outbox.set(sent.clientId, sent)
-    this.flush()
+    this.logOutbox(this.natter.outbox.entries)
     return sent
   }
 
-  /** The servers to try, this client's home instance first. */
-  private candidates(): TestServer[] {
-    const servers = this.load.servers()
-    return servers.map((_, i) => servers[(this.home + i) % servers.length]!)
-  }
-
-  private async connect() {
-    if (!this.running || this.connecting || this.ws || Date.now() < this.nextAttemptAt) return
-    this.connecting = true
-    try {
-      for (const server of this.candidates()) {
-        if (this.needsSignIn) await this.signInAgain(server.url)
-        const opened = await this.upgrade(server.url)
-        if (opened) {
-          this.attempt = 0
-          return
-        }
-      }
-      // Every instance refused: back off (with jitter, so clients do not come back in step).
-      this.attempt += 1
-      const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.attempt) * (0.5 + Math.random() / 2)
-      this.nextAttemptAt = Date.now() + delay
-      setTimeout(() => void this.connect(), delay)
-    }
-    finally {
-      this.connecting = false
-    }
-  }
-
-  private async signInAgain(base: string) {
-    try {
-      await this.person.signIn(base, this.load.mail)
-      this.needsSignIn = false
-    }
-    catch { /* the store may still be down: the next attempt tries again */ }
-  }
-
-  private upgrade(base: string): Promise<boolean> {
-    return new Promise((resolve) => {
-      const cookie = [...this.person.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
-      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers: { origin: base, cookie }, handshakeTimeout: HTTP_TIMEOUT_MS })
-      let settled = false
-      const settle = (value: boolean) => {
-        if (!settled) resolve(value)
-        settled = true
-      }
-      ws.once('unexpected-response', (_request, response) => {
-        if (response.statusCode === 401) this.needsSignIn = true
-        ws.terminate()
-        settle(false)
-      })
-      // Errors come before a close (which reconnects) or instead of the open.
-      ws.on('error', () => settle(false))
-      ws.once('open', () => {
-        this.ws = ws
-        this.base = base
-        this.reconnects += 1
-        settle(true)
-        this.opened()
-      })
-      ws.on('message', data => this.receive(JSON.parse(String(data))))
-      ws.once('close', () => {
-        if (this.ws !== ws) return
-        this.ws = undefined
-        // What was on its way goes out again on the next socket.
-        for (const sent of this.outbox.values()) if (sent.state === 'sending') sent.state = 'queued'
-        if (this.running) setTimeout(() => void this.connect(), FIRST_RETRY_MS * (0.5 + Math.random()))
-      })
-    })
-  }
-
-  /** As the browser does on every (re)connect: resend the outbox in order, then resync. */
-  private opened() {
-    for (const sent of this.outbox.values()) {
-      if (sent.state === 'sending' || (sent.state === 'failed' && RETRYABLE.has(sent.error ?? ''))) sent.state = 'queued'
-    }
-    this.flush()
-    void this.resync()
-  }
-
   /** Sends any frame on the open socket (typing, say); false when there is none. */
-  send(frame: object): boolean {
-    if (!this.open) return false
-    this.ws!.send(JSON.stringify(frame))
-    return true
+  send(frame: ClientFrame): boolean {
+    return this.natter.send(frame)
   }
 
   /** Waits for a frame from now on that matches. */
-  next(match: (frame: { type: string, [key: string]: any }) => boolean, timeoutMs = 10_000): Promise<{ type: string, [key: string]: any }> {
+  next(match: (frame: ServerFrame & { [key: string]: any }) => boolean, timeoutMs = 10_000): Promise<ServerFrame & { [key: string]: any }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.watchers.delete(watch)
         reject(new Error(`${this.person.email}: no matching frame within ${timeoutMs} ms`))
       }, timeoutMs)
-      const watch = (frame: { type: string, [key: string]: any }) => {
+      const watch = (frame: ServerFrame) => {
         if (!match(frame)) return
         clearTimeout(timer)
         this.watchers.delete(watch)
@@ -265,106 +259,64 @@ export class LoadClient {
     })
   }
 
-  private receive(frame: { type: string, [key: string]: any }) {
-    for (const watch of [...this.watchers]) watch(frame)
-    switch (frame.type) {
-      case 'chat.ack': {
-        const sent = this.outbox.get(frame.clientId)
-        if (!sent) return void this.anomalies.push(`ack for a clientId never sent: ${frame.clientId}`)
-        if (sent.ack) {
-          sent.repeatAcks += 1
-          if (sent.ack.id !== frame.id || sent.ack.seq !== frame.seq) this.anomalies.push(`two acks disagree for ${frame.clientId}: ${JSON.stringify(sent.ack)} then ${frame.id}/${frame.seq}`)
-          return
-        }
-        sent.state = 'acked'
-        sent.ack = { id: frame.id, seq: frame.seq, at: Date.now() }
-        this.see({ id: frame.id, seq: frame.seq, from: this.person.id, body: sent.body })
-        return
-      }
-      case 'chat.receive':
-        if (frame.conversationId === this.conversationId) this.see({ id: frame.id, seq: frame.seq, from: frame.from, body: frame.body })
-        return
-      case 'error': {
-        const sent = frame.ref ? this.outbox.get(frame.ref) : undefined
-        if (!sent || sent.state === 'acked') return
-        sent.errors.push(frame.code)
-        sent.error = frame.code
-        sent.state = 'failed'
+  private logOutbox(entries: readonly OutboxEntry[]) {
+    for (const entry of entries) {
+      const sent = this.outbox.get(entry.clientId)
+      if (!sent || sent.state === 'acked') continue
+      sent.attempts = entry.attempts
+      sent.state = entry.state
+      if (entry.errorCode && sent.error !== entry.errorCode) {
+        sent.error = entry.errorCode
+        sent.errors.push(entry.errorCode)
       }
     }
   }
 
-  private see(message: Message) {
-    const known = this.view.get(message.seq)
-    if (known && known.id !== message.id) this.anomalies.push(`seq ${message.seq} is ${known.id} and ${message.id}`)
-    this.view.set(message.seq, message)
-  }
-
-  /** Sends what is queued, oldest first, paced like the browser's outbox so the server's limit is never hit. */
-  private flush() {
-    if (!this.open) return
-    for (const sent of this.outbox.values()) {
-      if (sent.state !== 'queued') continue
-      const now = Date.now()
-      this.tokens = Math.min(OUTBOX_BURST, this.tokens + ((now - this.tokensAt) / 1000) * OUTBOX_PER_SECOND)
-      this.tokensAt = now
-      if (this.tokens < 1) return
-      this.tokens -= 1
-      if (sent.attempts > 0) this.resends += 1
-      sent.attempts += 1
-      sent.state = 'sending'
-      sent.lastSentAt = now
-      this.ws!.send(JSON.stringify({ type: 'chat.send', to: this.partner.id, body: sent.body, clientId: sent.clientId }))
+  private heard(frame: ServerFrame) {
+    if (frame.type === 'chat.ack') {
+      const sent = this.outbox.get(frame.clientId)
+      if (!sent) return void this.anomalies.push(`ack for a clientId never sent: ${frame.clientId}`)
+      if (sent.ack) {
+        sent.repeatAcks += 1
+        if (sent.ack.id !== frame.id || sent.ack.seq !== frame.seq) this.anomalies.push(`two acks disagree for ${frame.clientId}: ${JSON.stringify(sent.ack)} then ${frame.id}/${frame.seq}`)
+        return
+      }
+      sent.state = 'acked'
+      sent.ack = { id: frame.id, seq: frame.seq, at: Date.now() }
+      return
+    }
+    if (frame.type === 'chat.receive' && frame.conversationId === this.conversationId) {
+      const known = this.view.get(frame.seq)
+      if (known && known.id !== frame.id) this.anomalies.push(`seq ${frame.seq} is ${known.id} and ${frame.id}`)
+      this.view.set(frame.seq, { id: frame.id, seq: frame.seq, from: frame.from, body: frame.body })
     }
   }
 
-  /** Every 250 ms: retry what failed for a passing reason, resend what got no answer, keep sending. */
-  private tick() {
-    const now = Date.now()
-    for (const sent of this.outbox.values()) {
-      if (sent.state === 'failed' && RETRYABLE.has(sent.error ?? '') && now - (sent.lastSentAt ?? 0) > 1000) sent.state = 'queued'
-      if (sent.state === 'sending' && now - (sent.lastSentAt ?? 0) > ACK_TIMEOUT_MS) sent.state = 'queued'
-    }
-    this.flush()
-    if (!this.ws) void this.connect()
-    // A resync that failed (the store or the database was away) is tried again.
-    if (this.open && now - this.lastResyncOk > 15_000) void this.resync()
-  }
-
-  /** GET …/messages?after=<last seq without a gap>, page by page, as the chat store's resync does. */
-  resync(): Promise<void> {
-    this.resyncing ??= (async () => {
+  private async signInAgain() {
+    const base = this.transport.base ?? this.load.servers()[0]?.url
+    if (!base) return
+    for (let attempt = 0; attempt < 20; attempt++) {
       try {
-        for (let page = 0; page < 100; page++) {
-          let after = 0
-          while (this.view.has(after + 1)) after += 1
-          const base = this.base ?? this.candidates()[0]?.url
-          if (!base) return
-          const answer = await this.person.http(base, 'GET', `/api/conversations/${this.conversationId}/messages?after=${after}&limit=200`)
-          if (answer.status === 401) this.needsSignIn = true
-          if (answer.status !== 200) return
-          for (const message of answer.json.messages as Message[]) this.see({ id: message.id, seq: message.seq, from: message.from, body: message.body })
-          if (answer.json.messages.length < 200) {
-            this.lastResyncOk = Date.now()
-            return
-          }
-        }
+        await this.person.signIn(base, this.load.mail)
+        this.person.needsSignIn = false
+        return
       }
-      finally {
-        this.resyncing = undefined
+      catch {
+        // The store may still be down: try again shortly.
+        await wait(500)
       }
-    })()
-    return this.resyncing
+    }
   }
 
-  /** Signs in again if the session is gone (the store lost it), then resyncs; true when it got through. */
+  /** Signs in again if the session is gone (the store lost it), then replays; true when it got through. */
   async catchUp(): Promise<boolean> {
-    const base = this.base ?? this.candidates()[0]?.url
+    const base = this.transport.base ?? this.load.servers()[0]?.url
     if (!base) return false
-    if (this.needsSignIn || (await this.person.http(base, 'GET', '/api/me')).status === 401) await this.signInAgain(base)
-    this.lastResyncOk = 0
-    await this.resync()
-    return this.lastResyncOk > 0
+    if (this.person.needsSignIn || (await this.person.http(base, 'GET', '/api/me')).status === 401) {
+      await this.signInAgain()
+      this.natter.start()
+    }
+    return this.natter.resync(this.conversationId)
   }
 
   /** Messages not settled yet: neither acknowledged nor refused for good. */
@@ -459,6 +411,8 @@ export class ChatLoad {
       const [a, b] = [people[2 * pair]!, people[2 * pair + 1]!]
       const opened = await a.http(servers[0]!.url, 'POST', '/api/contacts', { email: b.email })
       if (opened.status !== 201) throw new Error(`contacts answered ${opened.status}: ${JSON.stringify(opened.json)}`)
+      const accepted = await b.http(servers[0]!.url, 'POST', `/api/contacts/${a.id}/accept`)
+      if (accepted.status !== 204) throw new Error(`accept answered ${accepted.status}: ${JSON.stringify(accepted.json)}`)
       // The two people of a pair sit on different instances: every message crosses between them.
       this.clients.push(new LoadClient(a, b, opened.json.conversationId, 0, this), new LoadClient(b, a, opened.json.conversationId, 1, this))
     }
