@@ -71,6 +71,25 @@ describe('mail seam: SMTP against a real SMTP server', () => {
     expect(parsed!.html).toContain('<b>123456</b>')
   })
 
+  it('hands SMTP exactly the one recipient, as the envelope and as the To header', async () => {
+    const mailer = createSmtpMailer(`smtp://127.0.0.1:${port}`, 'Natter <no-reply@natter.test>')
+    const since = received.length
+    await mailer.send({ ...mail, to: 'o\'hara+chat@example.org' })
+    await mailer.close()
+    expect(envelopes.at(-1)).toBe('o\'hara+chat@example.org')
+    expect(received.slice(since).map(parsed => parsed.to)).toMatchObject([{ value: [{ name: '', address: 'o\'hara+chat@example.org' }] }])
+  })
+
+  it('refuses a recipient that is anything but one plain address, and sends nothing', async () => {
+    const mailer = createSmtpMailer(`smtp://127.0.0.1:${port}`, 'Natter <no-reply@natter.test>')
+    const since = envelopes.length
+    for (const to of ['attacker:victim@example.com;', 'a,b@example.com', '"q"@example.com', '(c)x@example.com', 'victim<x@evil.example>', 'Ada <ada@example.org>', 'ada@example.org\r\nBcc: eve@example.org']) {
+      await expect(mailer.send({ ...mail, to }), to).rejects.toThrow(/not one plain address/)
+    }
+    await mailer.close()
+    expect(envelopes.slice(since)).toEqual([])
+  })
+
   it('rejects when the server is unreachable', async () => {
     const mailer = createSmtpMailer('smtp://127.0.0.1:1', 'Natter <no-reply@natter.test>')
     await expect(mailer.send(mail)).rejects.toThrow()

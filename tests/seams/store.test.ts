@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createMemoryStore } from '../../server/utils/store/memory'
 import type { Store } from '../../server/utils/store/types'
 import { realServices, testStore } from '../support/backends'
 
@@ -107,7 +111,81 @@ describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
     expect(await store.ttl('bucket')).toBeGreaterThan(0)
   })
 
+  describe('one-time secrets', () => {
+    const limits = (missesKey: string) => ({ maxGuesses: 5, missesKey, missesTtlMs: 60_000 })
+
+    it('compares at most five of a thousand parallel guesses, then the secret is void', async () => {
+      await store.setSecret('secret:burst', 'right', 60_000)
+      const digests = Array.from({ length: 1000 }, (_, i) => `wrong-${i}`)
+      digests.splice(Math.floor(Math.random() * digests.length), 0, 'right')
+      const guesses = await Promise.all(digests.map(digest => store.guessSecret('secret:burst', digest, limits('misses:burst'))))
+      const compared = guesses.filter(guess => guess.result === 'right' || guess.result === 'wrong')
+      expect(compared.length).toBeGreaterThanOrEqual(1)
+      expect(compared.length).toBeLessThanOrEqual(5)
+      // Each compared guess saw its own count: no two were compared against the same try.
+      expect(compared.map(guess => guess.guesses).sort((a, b) => a - b)).toEqual(Array.from({ length: compared.length }, (_, i) => i + 1))
+      const right = guesses.filter(guess => guess.result === 'right')
+      expect(right.length).toBeLessThanOrEqual(1)
+      // Whatever was not compared was refused: the secret was used (the right guess won) or void.
+      expect(new Set(guesses.filter(guess => !compared.includes(guess)).map(guess => guess.result))).toEqual(new Set([right.length ? 'used' : 'void']))
+      expect(await store.guessSecret('secret:burst', 'right', limits('misses:burst'))).toMatchObject({ result: right.length ? 'used' : 'void' })
+    })
+
+    it('signs in the right guess once: a replay finds it used, and the TTL stays', async () => {
+      await store.setSecret('secret:once', 'right', 60_000)
+      expect(await store.guessSecret('secret:once', 'nope', limits('misses:once'))).toEqual({ result: 'wrong', guesses: 1, misses: 1 })
+      expect(await store.guessSecret('secret:once', 'right', limits('misses:once'))).toEqual({ result: 'right', guesses: 2, misses: 0 })
+      expect(await store.guessSecret('secret:once', 'right', limits('misses:once'))).toEqual({ result: 'used', guesses: 2, misses: 0 })
+      expect(await store.ttl('secret:once')).toBeGreaterThan(59_000)
+      // A right guess clears the misses: they count consecutive failures.
+      expect(await store.ttl('misses:once')).toBe(-2)
+    })
+
+    it('refuses a guess at a missing secret and writes nothing', async () => {
+      expect(await store.guessSecret('secret:none', 'any', limits('misses:none'))).toEqual({ result: 'absent', guesses: 0, misses: 0 })
+      expect(await store.ttl('secret:none')).toBe(-2)
+      expect(await store.ttl('misses:none')).toBe(-2)
+    })
+
+    it('counts misses across fresh secrets from the first miss, and not the refused guesses', async () => {
+      await store.setSecret('secret:misses', 'first', 60_000)
+      for (let i = 0; i < 5; i++) await store.guessSecret('secret:misses', `no-${i}`, limits('misses:misses'))
+      expect(await store.guessSecret('secret:misses', 'first', limits('misses:misses'))).toMatchObject({ result: 'void' })
+      await store.setSecret('secret:misses', 'second', 60_000)
+      expect(await store.guessSecret('secret:misses', 'no', limits('misses:misses'))).toEqual({ result: 'wrong', guesses: 1, misses: 6 })
+      const window = await store.ttl('misses:misses')
+      expect(window).toBeGreaterThan(50_000)
+      expect(window).toBeLessThanOrEqual(60_000)
+      expect(await store.guessSecret('secret:misses', 'second', limits('misses:misses'))).toMatchObject({ result: 'right' })
+    })
+
+    it('forgets a secret after its TTL', async () => {
+      await store.setSecret('secret:short', 'right', 100)
+      await vi.waitFor(async () => expect(await store.ttl('secret:short')).toBe(-2), { timeout: 2000, interval: 25 })
+      expect(await store.guessSecret('secret:short', 'right', limits('misses:short'))).toMatchObject({ result: 'absent' })
+    })
+  })
+
   it('answers a ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined()
+  })
+})
+
+describe.runIf(!realServices)('store seam: the in-process file', () => {
+  it('keeps the event loop turning while it writes the file, and the file whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'natter-store-'))
+    const file = join(dir, 'store.json')
+    const store = createMemoryStore({ file })
+    for (let i = 0; i < 50_000; i++) await store.set(`session:${i}`, 'x'.repeat(64), 60_000)
+    let turns = 0
+    let next = setImmediate(function turn() {
+      turns += 1
+      next = setImmediate(turn)
+    })
+    await store.close()
+    clearImmediate(next)
+    expect(turns).toBeGreaterThan(0)
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toHaveLength(50_000)
+    rmSync(dir, { recursive: true, force: true })
   })
 })

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { log } from '../log'
-import type { Store } from './types'
+import type { SecretGuess, Store } from './types'
 
 interface Entry { value: string, expiresAt: number }
 
@@ -17,6 +18,10 @@ export interface MemoryStoreOptions {
 
 const SAVE_EVERY_MS = 5000
 
+// A one-time secret as both stores keep it (redis.ts reads the same form in Lua): state, guesses, digest.
+const SECRET = /^(pending|used|void):(\d+):(.*)$/
+const secretValue = (state: string, guesses: number, digest: string) => `${state}:${guesses}:${digest}`
+
 /** The embedded twin of Redis for one process: same operations, same TTL and atomicity. */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const entries = options.file ? load(options.file) : new Map<string, Entry>()
@@ -29,19 +34,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
   }, 10_000)
   sweeper.unref()
-  const saver = options.file ? setInterval(() => save(), SAVE_EVERY_MS).unref() : undefined
+  const saver = options.file ? setInterval(() => void save(), SAVE_EVERY_MS).unref() : undefined
+  let saving = Promise.resolve()
 
-  function save() {
+  /** Writes the keys without blocking the event loop; saves queue behind each other, never overlap. */
+  function save(): Promise<void> {
+    saving = saving.then(write)
+    return saving
+  }
+
+  async function write() {
     if (!options.file || !changed) return
     changed = false
     const now = Date.now()
-    const kept = [...entries].filter(([, entry]) => entry.expiresAt > now)
-      .map(([key, entry]) => [key, entry.value, Number.isFinite(entry.expiresAt) ? entry.expiresAt : null])
     try {
-      mkdirSync(dirname(options.file), { recursive: true })
+      const kept = [...entries].filter(([, entry]) => entry.expiresAt > now)
+        .map(([key, entry]) => [key, entry.value, Number.isFinite(entry.expiresAt) ? entry.expiresAt : null])
+      const text = JSON.stringify(kept)
+      await mkdir(dirname(options.file), { recursive: true })
       // Renamed into place, so a crash mid-write leaves the previous file whole.
-      writeFileSync(`${options.file}.tmp`, JSON.stringify(kept), { mode: 0o600 })
-      renameSync(`${options.file}.tmp`, options.file)
+      await writeFile(`${options.file}.tmp`, text, { mode: 0o600 })
+      await rename(`${options.file}.tmp`, options.file)
     }
     catch (error) {
       changed = true
@@ -58,6 +71,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return entry
   }
   const expiry = (ttlMs?: number) => (ttlMs ? Date.now() + ttlMs : Number.POSITIVE_INFINITY)
+
+  function increment(key: string, ttlMs?: number): number {
+    changed = true
+    const entry = live(key)
+    if (!entry) {
+      entries.set(key, { value: '1', expiresAt: expiry(ttlMs) })
+      return 1
+    }
+    const next = Number(entry.value) + 1
+    if (!Number.isFinite(next)) throw new Error(`store: "${key}" does not hold a number`)
+    entry.value = String(next)
+    return next
+  }
 
   return {
     mode: 'in-process',
@@ -83,16 +109,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return previous
     },
     async increment(key, ttlMs) {
-      changed = true
-      const entry = live(key)
-      if (!entry) {
-        entries.set(key, { value: '1', expiresAt: expiry(ttlMs) })
-        return 1
-      }
-      const next = Number(entry.value) + 1
-      if (!Number.isFinite(next)) throw new Error(`store: "${key}" does not hold a number`)
-      entry.value = String(next)
-      return next
+      return increment(key, ttlMs)
     },
     async takeTokens(key, perSecond, burst, cost = 1) {
       const now = Date.now()
@@ -105,6 +122,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       changed = true
       entries.set(key, { value: `${tokens}:${now}`, expiresAt: now + Math.ceil((burst - tokens) / rate) + 1000 })
       return { allowed: wait === 0, retryAfterMs: wait }
+    },
+    async setSecret(key, digest, ttlMs) {
+      changed = true
+      entries.set(key, { value: secretValue('pending', 0, digest), expiresAt: expiry(ttlMs) })
+    },
+    // No await between the read and the writes: one step, as the Lua script is on Redis.
+    async guessSecret(key, digest, { maxGuesses, missesKey, missesTtlMs }): Promise<SecretGuess> {
+      const entry = live(key)
+      const held = entry && SECRET.exec(entry.value)
+      if (!entry || !held) return { result: 'absent', guesses: 0, misses: 0 }
+      const state = held[1] as 'pending' | 'used' | 'void'
+      const stored = held[3]!
+      if (state !== 'pending') return { result: state, guesses: Number(held[2]), misses: 0 }
+      const guesses = Number(held[2]) + 1
+      changed = true
+      if (stored === digest) {
+        entry.value = secretValue('used', guesses, stored)
+        entries.delete(missesKey)
+        return { result: 'right', guesses, misses: 0 }
+      }
+      entry.value = secretValue(guesses >= maxGuesses ? 'void' : 'pending', guesses, stored)
+      return { result: 'wrong', guesses, misses: increment(missesKey, missesTtlMs) }
     },
     async delete(...keys) {
       changed = true
@@ -156,7 +195,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async close() {
       clearInterval(sweeper)
       clearInterval(saver)
-      save()
+      await save()
       channels.removeAllListeners()
       entries.clear()
       sorted.clear()

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import type { Store } from './types'
+import type { SecretGuess, Store } from './types'
 
 // INCR and the first PEXPIRE in one step: a crash between the two would leave a throttle that never ends.
 const INCREMENT = `local n = redis.call('INCR', KEYS[1])
@@ -22,6 +22,27 @@ if tokens >= cost then tokens = tokens - cost else wait = math.ceil((cost - toke
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
 return wait`
+
+// A one-time secret is the string "state:guesses:digest" (memory.ts keeps the same). Read, refused
+// or counted, compared and marked in one step, so no two guesses are ever compared against the same
+// count, whatever the concurrency. KEYS: the secret, its miss counter; ARGV: digest, max guesses, miss window.
+const GUESS_SECRET = `local held = redis.call('GET', KEYS[1])
+if not held then return {'absent', 0, 0} end
+local state, guesses, digest = string.match(held, '^(%a+):(%d+):(.*)$')
+if state ~= 'pending' and state ~= 'used' and state ~= 'void' then return {'absent', 0, 0} end
+guesses = tonumber(guesses)
+if state ~= 'pending' then return {state, guesses, 0} end
+guesses = guesses + 1
+if digest == ARGV[1] then
+  redis.call('SET', KEYS[1], 'used:' .. guesses .. ':' .. digest, 'KEEPTTL')
+  redis.call('DEL', KEYS[2])
+  return {'right', guesses, 0}
+end
+if guesses >= tonumber(ARGV[2]) then state = 'void' end
+redis.call('SET', KEYS[1], state .. ':' .. guesses .. ':' .. digest, 'KEEPTTL')
+local misses = redis.call('INCR', KEYS[2])
+if misses == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return {'wrong', guesses, misses}`
 
 /** Redis through ioredis; pub/sub gets its own connection because a subscribed one can do nothing else. */
 export function createRedisStore(url: string, prefix = 'natter:'): Store {
@@ -66,6 +87,13 @@ export function createRedisStore(url: string, prefix = 'natter:'): Store {
     async takeTokens(key, perSecond, burst, cost = 1) {
       const wait = Number(await redis.eval(TAKE_TOKENS, 1, prefix + key, String(perSecond), String(burst), String(cost)))
       return { allowed: wait === 0, retryAfterMs: wait }
+    },
+    async setSecret(key, digest, ttlMs) {
+      await redis.set(prefix + key, `pending:0:${digest}`, 'PX', ttlMs)
+    },
+    async guessSecret(key, digest, { maxGuesses, missesKey, missesTtlMs }) {
+      const [result, guesses, misses] = await redis.eval(GUESS_SECRET, 2, prefix + key, prefix + missesKey, digest, String(maxGuesses), String(missesTtlMs)) as [SecretGuess['result'], number, number]
+      return { result, guesses, misses }
     },
     async delete(...keys) {
       if (keys.length) await redis.del(...keys.map(key => prefix + key))

@@ -1,3 +1,22 @@
+/** What a guess at a one-time secret met; see {@link Store.guessSecret}. */
+export interface SecretGuess {
+  /** right or wrong: the guess was compared and counted; absent, used or void: refused without a comparison. */
+  result: 'right' | 'wrong' | 'absent' | 'used' | 'void'
+  /** Guesses compared against this secret so far, this one included. */
+  guesses: number
+  /** After a wrong guess, the misses counted at `missesKey` so far, this one included; otherwise 0. */
+  misses: number
+}
+
+export interface GuessLimits {
+  /** Compared guesses after which a secret is void. */
+  maxGuesses: number
+  /** A counter of wrong guesses that outlives the secret (across fresh ones); a right guess clears it. */
+  missesKey: string
+  /** The counter's window, from its first miss. */
+  missesTtlMs: number
+}
+
 /**
  * Short-lived shared state: sessions, sign-in codes, throttles, presence, typing.
  * Keys are plain strings; the implementation adds its own namespace.
@@ -22,6 +41,18 @@ export interface Store {
    * until that many are there. The limit holds across every instance sharing the store.
    */
   takeTokens(key: string, perSecond: number, burst: number, cost?: number): Promise<{ allowed: boolean, retryAfterMs: number }>
+  /**
+   * Stores a one-time secret by its digest (never the secret), pending with no guesses, replacing
+   * whatever the key held. Only {@link Store.guessSecret} reads it.
+   */
+  setSecret(key: string, digest: string, ttlMs: number): Promise<void>
+  /**
+   * Checks a guess (its digest) in one atomic step: refuses, writing nothing, when the secret is
+   * absent, used or void; otherwise counts the guess, compares, and marks the secret used on a
+   * match or void at `maxGuesses`, and counts a miss at `missesKey`. However many callers race on
+   * however many instances, at most `maxGuesses` guesses are ever compared against one secret.
+   */
+  guessSecret(key: string, digest: string, limits: GuessLimits): Promise<SecretGuess>
   delete(...keys: string[]): Promise<void>
   /** Milliseconds left, -1 for no expiry, -2 when the key does not exist. */
   ttl(key: string): Promise<number>
