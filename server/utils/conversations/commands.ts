@@ -40,6 +40,8 @@ class Refusal extends Error {
 
 export const ROOM_MEMBER: Membership = { kind: 'room', peer: null, open: true, incoming: false }
 const COMMAND_TIMEOUT_MS = 10_000
+/** Room changes per person (each one reaches every member): 30 a minute, bursts of 10. */
+export const ROOM_CHANGE_LIMIT = { perSecond: 0.5, burst: 10 }
 
 const waiting = new Map<string, (envelope: Envelope) => void>()
 onEnvelope((envelope) => {
@@ -52,6 +54,8 @@ onEnvelope((envelope) => {
  * it was refused (404 not a member, 403 not allowed, 409 full) or did not come back in time.
  */
 export async function runCommand(backends: Backends, conversationId: string, actorId: string, command: RoomCommand): Promise<void> {
+  const taken = await backends.store.takeTokens(`limit:room-changes:${actorId}`, ROOM_CHANGE_LIMIT.perSecond, ROOM_CHANGE_LIMIT.burst)
+  if (!taken.allowed) throw fail(429, 'throttled', 'You are changing rooms very fast. Wait a moment.', { retryAfter: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) })
   const event: CommandEvent = { kind: 'command', id: randomUUID(), conversationId, actorId, command, sentAt: Date.now(), origin: instanceId }
   let timer: NodeJS.Timeout | undefined
   const outcome = new Promise<Envelope>((resolve, reject) => {

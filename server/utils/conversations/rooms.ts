@@ -5,6 +5,7 @@ import type { User } from '../../../shared/types/user'
 import type { Backends } from '../backends'
 import { allowInvitations, sendInvitation } from '../contacts/contacts'
 import { fail } from '../http'
+import { throttled } from '../throttle'
 import { broadcast } from '../realtime/broadcast'
 import { findOrInviteUser } from '../users'
 import { recordChanges, runCommand } from './commands'
@@ -15,8 +16,13 @@ import { conversationDetail, listConversations, listMembers, requireMember } fro
  * account are invited, as when adding a contact). Its first events say so: "created", then one
  * "added" per member, so the timeline and every client's replay agree from seq 1.
  */
+/** New rooms per person: 20 an hour, bursts of 5. */
+const CREATE_LIMIT = { perSecond: 20 / 3600, burst: 5 }
+
 export async function createRoom(event: H3Event, backends: Backends, me: User, body: CreateRoom): Promise<Conversation> {
   const db = backends.database.db
+  const taken = await backends.store.takeTokens(`limit:rooms:${me.id}`, CREATE_LIMIT.perSecond, CREATE_LIMIT.burst)
+  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have made many rooms in a short time. Try again later.')
   const emails = [...new Set(body.members ?? [])].filter(email => email !== me.email)
   await allowInvitations(event, backends, me, emails)
   const people: Array<Awaited<ReturnType<typeof findOrInviteUser>>> = []
