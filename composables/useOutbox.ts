@@ -1,4 +1,4 @@
-import { randomId } from '../shared/sdk/uuid'
+import { randomId } from '#shared/sdk/uuid'
 import type { OutboxEntry } from '~/stores/chat'
 
 const ACK_TIMEOUT_MS = 15_000
