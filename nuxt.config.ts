@@ -28,6 +28,12 @@ export default defineNuxtConfig({
     'nitro:config'(config) {
       const nuxt = config.errorHandler ? [config.errorHandler].flat() : []
       config.errorHandler = ['~~/server/api-errors', ...nuxt]
+    },
+    // The production server sets the HTTP edge's timeouts and connection caps in its own entry
+    // (server/entry.ts says why). Only for the node-server build: `nuxt dev` and a prerender
+    // run their own presets' entries.
+    'nitro:init'(nitro) {
+      if (nitro.options.preset === 'node-server') nitro.options.entry = `${nitro.options.rootDir}/server/entry.ts`
     }
   },
   eslint: {

@@ -19,7 +19,7 @@ export const serviceUrls = {
 /** The environment a server under test gets: real services in the services project, none otherwise. */
 export function backendEnv(): Record<string, string> {
   // NATTER_NAMESPACE lets two test runs share one Redis and Kafka without meeting.
-  const namespace = process.env.NATTER_NAMESPACE ? { NATTER_NAMESPACE: process.env.NATTER_NAMESPACE } : {}
+  const namespace: Record<string, string> = process.env.NATTER_NAMESPACE ? { NATTER_NAMESPACE: process.env.NATTER_NAMESPACE } : {}
   return realServices ? { ...serviceUrls, ...namespace } : {}
 }
 

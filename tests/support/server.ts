@@ -44,6 +44,8 @@ export async function startServer(env: Record<string, string> = {}, options: { c
       HOST: '127.0.0.1',
       NATTER_PUBLIC_URL: url,
       NATTER_SESSION_SECRET: 'test-secret-that-is-long-enough-for-natter-0123456789',
+      // Suites that sign people in pass SMTP_URL (a mail catcher); the others never send a code.
+      NATTER_DEV_MAIL: '1',
       ...backendEnv(),
       ...env
     },
