@@ -4,8 +4,8 @@
 // reach exists before the first connection, so nuxt.config.ts names this file as the entry of
 // the node-server build (dev and prerender keep Nitro's own). What differs from Nitro's: the
 // timeouts (headers, whole request, keep-alive), the connection caps, Node's own error answers
-// in JSON with the security headers, and the "listening" line as JSON. TLS and unix sockets are
-// left out: TLS ends at the proxy (Traefik).
+// in JSON with the security headers, clean cookies on WebSocket upgrades, and the "listening"
+// line as JSON. TLS and unix sockets are left out: TLS ends at the proxy (Traefik).
 import '#nitro-internal-pollyfills'
 import { Server } from 'node:http'
 import wsAdapter from 'crossws/adapters/node'
@@ -15,6 +15,7 @@ import { useNitroApp } from 'nitropack/runtime'
 import { setupGracefulShutdown, startScheduleRunner, trapUnhandledNodeErrors } from 'nitropack/runtime/internal/index'
 import { useConfig } from './utils/config'
 import { answerClientError, capConnections } from './utils/connections'
+import { cleanCookieHeader } from './utils/cookies'
 import { log } from './utils/log'
 
 // Runs the plugins first: the configuration is checked and the log is JSON from here on.
@@ -48,7 +49,11 @@ trapUnhandledNodeErrors()
 setupGracefulShutdown(server, nitroApp)
 if (import.meta._websocket) {
   const { handleUpgrade } = wsAdapter(nitroApp.h3App.websocket)
-  server.on('upgrade', handleUpgrade)
+  // An upgrade skips h3's request hooks: its cookies are cleaned here (server/utils/cookies.ts).
+  server.on('upgrade', (request, socket, head) => {
+    cleanCookieHeader(request.headers)
+    return handleUpgrade(request, socket, head)
+  })
 }
 if (import.meta._tasks) {
   startScheduleRunner()

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { H3Event } from 'h3'
 import { appendResponseHeader } from 'h3'
 
@@ -48,6 +49,15 @@ export function cleanCookies(header: string): CleanCookies {
   return { header: kept.join('; '), malformed: [...malformed], wellFormed: [...wellFormed] }
 }
 
+/** Rewrites a request's Cookie header to its clean form (also before a WebSocket upgrade). */
+export function cleanCookieHeader(headers: IncomingHttpHeaders): CleanCookies | undefined {
+  if (!headers.cookie) return undefined
+  const clean = cleanCookies(headers.cookie)
+  if (clean.header) headers.cookie = clean.header
+  else delete headers.cookie
+  return clean
+}
+
 function decodable(value: string): boolean {
   if (!value.includes('%')) return true
   try {
@@ -67,12 +77,8 @@ function decodable(value: string): boolean {
  * since the Cookie header does not say which of two same-named cookies is which.
  */
 export function sanitizeCookies(event: H3Event, host: string) {
-  const headers = event.node.req.headers
-  if (!headers.cookie) return
-  const clean = cleanCookies(headers.cookie)
-  if (clean.header) headers.cookie = clean.header
-  else delete headers.cookie
-  if (!clean.malformed.length || event.node.res.headersSent) return
+  const clean = cleanCookieHeader(event.node.req.headers)
+  if (!clean?.malformed.length || event.node.res.headersSent) return
   for (const name of clean.malformed) {
     const domains = parentDomains(host)
     if (!clean.wellFormed.includes(name)) domains.unshift(undefined)

@@ -71,6 +71,16 @@ describe('malformed cookies, as a sibling domain can plant them', () => {
     }
   }
 
+  it('nor do they change a WebSocket upgrade: the good session opens it, a planted one alone is signed out', async () => {
+    const upgrade = (cookie: string) => rawRequest({
+      port: server.port,
+      head: head('GET', '/ws', server.port, { 'Connection': 'Upgrade', 'Upgrade': 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Origin': PUBLIC, 'Cookie': cookie }),
+      timeoutMs: 1000
+    })
+    expect((await upgrade(`natter_session=%E0%A4%A; ${ada.cookieHeader()}`)).status).toBe(101)
+    expect((await upgrade('natter_session=%E0%A4%A')).status).toBe(401)
+  })
+
   it('tells the browser to drop the planted cookie, without signing the person out', async () => {
     const answer = await page('/', `${ada.cookieHeader()}; natter_session=%E0%A4%A; natter_theme=%E0%A4%A`)
     expect(answer.status).toBe(200)
@@ -187,8 +197,9 @@ describe('the client address behind a proxy', () => {
 describe('operator endpoints', () => {
   it('/metrics refuses a request with any proxy header', async () => {
     expect((await fetch(`${server.url}/metrics`)).status).toBe(200)
-    for (const header of [{ 'x-real-ip': '198.51.100.7' }, { forwarded: 'for=198.51.100.7' }, { 'x-forwarded-for': '198.51.100.7' }, { 'x-forwarded-host': 'chat.natter.test' }]) {
-      expect((await fetch(`${server.url}/metrics`, { headers: header })).status).toBe(403)
+    const proxied: Array<[string, string]> = [['x-real-ip', '198.51.100.7'], ['forwarded', 'for=198.51.100.7'], ['x-forwarded-for', '198.51.100.7'], ['x-forwarded-host', 'chat.natter.test']]
+    for (const [name, value] of proxied) {
+      expect((await fetch(`${server.url}/metrics`, { headers: { [name]: value } })).status).toBe(403)
     }
   })
 
