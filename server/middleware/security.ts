@@ -1,9 +1,8 @@
-import { getCookie, getRequestHeader } from 'h3'
+import { getCookie } from 'h3'
 
-// Refusals that come before any handler: a body declared larger than any endpoint takes (the
-// connection closes after the answer, server/utils/http.ts `expectBody`), then CSRF.
+// CSRF, before any handler. (Security headers, clean cookies and the client address come earlier,
+// from server/plugins/edge.ts, for the built assets too.)
 export default defineEventHandler((event) => {
-  if (Number(getRequestHeader(event, 'content-length') || 0) > MAX_BODY_BYTES) throw bodyTooLarge()
   const config = useConfig()
   const hadCookie = getCookie(event, CSRF_COOKIE)
   event.context.csrfToken = ensureCsrfCookie(event, config)

@@ -7,14 +7,15 @@ type Write = typeof process.stdout.write
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 const threshold = order[(process.env.NATTER_LOG_LEVEL as Level) || 'info'] ?? order.info
 const json = process.env.NODE_ENV === 'production' || process.env.NATTER_LOG_FORMAT === 'json'
-// The streams' own writers, kept before routeConsoleToLog wraps them.
-const out = process.stdout.write.bind(process.stdout)
-const err = process.stderr.write.bind(process.stderr)
+// Where lines go: the streams as they are, until routeConsoleToLog wraps them and keeps their
+// own writers for the log.
+let toStdout = (line: string) => process.stdout.write(line)
+let toStderr = (line: string) => process.stderr.write(line)
 let routed = false
 
 function write(level: Level, msg: string, fields?: Fields) {
   if (order[level] < threshold) return
-  const stream = order[level] >= order.warn ? err : out
+  const stream = order[level] >= order.warn ? toStderr : toStdout
   if (json) {
     stream(JSON.stringify({ time: new Date().toISOString(), level, msg, ...serialize(fields) }) + '\n')
     return
@@ -49,6 +50,10 @@ export const log = {
 export function routeConsoleToLog() {
   if (!json || routed) return
   routed = true
+  const stdout = process.stdout.write.bind(process.stdout)
+  const stderr = process.stderr.write.bind(process.stderr)
+  toStdout = line => stdout(line)
+  toStderr = line => stderr(line)
   const as = (level: Level) => (...args: unknown[]) => {
     const error = args.find(arg => arg instanceof Error)
     write(level, formatWithOptions({ colors: false, depth: 4 }, ...args).trimEnd(), error && { error })
