@@ -3,9 +3,10 @@
 // can set them. Nitro creates the http.Server there with no options, and nothing a plugin can
 // reach exists before the first connection, so nuxt.config.ts names this file as the entry of
 // the node-server build (dev and prerender keep Nitro's own). What differs from Nitro's: the
-// timeouts (headers, whole request, keep-alive), the connection caps, Node's own error answers
-// in JSON with the security headers, clean cookies on WebSocket upgrades, and the "listening"
-// line as JSON. TLS and unix sockets are left out: TLS ends at the proxy (Traefik).
+// timeouts (headers, whole request, keep-alive), the connection caps, a connection ended after
+// an answer that left its request's body unread, Node's own error answers in JSON with the
+// security headers, clean cookies on WebSocket upgrades, and the "listening" line as JSON. TLS
+// and unix sockets are left out: TLS ends at the proxy (Traefik).
 import '#nitro-internal-pollyfills'
 import { Server } from 'node:http'
 import wsAdapter from 'crossws/adapters/node'
@@ -14,7 +15,7 @@ import { toNodeListener } from 'h3'
 import { useNitroApp } from 'nitropack/runtime'
 import { setupGracefulShutdown, startScheduleRunner, trapUnhandledNodeErrors } from 'nitropack/runtime/internal/index'
 import { useConfig } from './utils/config'
-import { answerClientError, capConnections } from './utils/connections'
+import { answerClientError, capConnections, closeAfterUnreadBody } from './utils/connections'
 import { cleanCookieHeader } from './utils/cookies'
 import { log } from './utils/log'
 
@@ -22,13 +23,17 @@ import { log } from './utils/log'
 const nitroApp = useNitroApp()
 const { limits, proxyHops } = useConfig()
 
+const handle = toNodeListener(nitroApp.h3App)
 const server = new Server({
   headersTimeout: limits.headersTimeoutMs,
   requestTimeout: limits.requestTimeoutMs,
   keepAliveTimeout: limits.keepAliveTimeoutMs,
   // Node checks the two timeouts above only this often (30 s by default).
   connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs)
-}, toNodeListener(nitroApp.h3App))
+}, (request, response) => {
+  closeAfterUnreadBody(request, response)
+  return handle(request, response)
+})
 capConnections(server, limits, proxyHops === 0)
 server.on('clientError', answerClientError)
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { setResponseHeaders } from 'h3'
 import { sanitizeCookies } from '../utils/cookies'
-import { clientIp, expectBody, securityHeaders } from '../utils/http'
+import { clientIp, securityHeaders } from '../utils/http'
 
 // What every request gets before any handler runs, the built assets (/_nuxt) included: the
-// security headers, the client's address (the one h3's getRequestIP and every throttle see),
-// clean cookies, and `Connection: close` while a body is unread. Nothing here throws: a request
-// hook's error would only be logged (server/middleware/security.ts refuses requests).
+// security headers, the client's address (the one h3's getRequestIP and every throttle see) and
+// clean cookies. Nothing here throws: a request hook's error would only be logged
+// (server/middleware/security.ts refuses requests).
 export default defineNitroPlugin((nitroApp) => {
   nitroApp.hooks.hook('request', (event) => {
     const nonce = randomBytes(16).toString('base64')
@@ -14,6 +14,5 @@ export default defineNitroPlugin((nitroApp) => {
     setResponseHeaders(event, securityHeaders(nonce))
     event.context.clientAddress = clientIp(event)
     sanitizeCookies(event, new URL(useConfig().publicUrl).hostname)
-    expectBody(event)
   })
 })

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs'
-import { STATUS_CODES, type Server } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import { Counter } from 'prom-client'
 import type { EdgeLimits } from './config'
 import { securityHeaders } from './http'
 import { log } from './log'
 import { metrics } from './metrics'
+
+// After answering a request whose body was not read, what may still come before the reset.
+const LINGER_MS = 2000
+const LINGER_BYTES = 1024 * 1024
 
 // Open files the process keeps for itself beyond client sockets: the database pool, Redis,
 // Kafka, the embedded database's files, logs.
@@ -50,6 +54,30 @@ export function capConnections(server: Server, limits: EdgeLimits, perAddress: b
       if (left > 0) open.set(key, left)
       else open.delete(key)
     })
+  })
+}
+
+/**
+ * A request answered before its body was read (401 before the session's body, 413 past the
+ * limit, an endpoint that takes none) ends its connection: Node would otherwise read and drop
+ * the whole body, however large, to keep the connection alive. The answer goes out, then our
+ * end of the connection (a client reading it stops sending), and what still comes is dropped for
+ * at most 2 s or 1 MiB before the reset; closing at once would reset the connection under the
+ * answer, and a client still sending could lose it.
+ */
+export function closeAfterUnreadBody(request: IncomingMessage, response: ServerResponse) {
+  response.once('finish', () => {
+    if (request.complete) return
+    const socket = request.socket
+    socket.end()
+    const reset = setTimeout(() => socket.destroy(), LINGER_MS)
+    socket.once('close', () => clearTimeout(reset))
+    let dropped = 0
+    request.on('data', (chunk: Buffer) => {
+      dropped += chunk.length
+      if (dropped > LINGER_BYTES) socket.destroy()
+    })
+    request.resume()
   })
 }
 

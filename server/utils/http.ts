@@ -38,8 +38,9 @@ export async function readBodyAs<S extends z.ZodType>(event: H3Event, schema: S)
 
 /**
  * The body as text, read from the connection at most `limit` bytes: past the limit it stops
- * reading and throws 413, and the connection is closed after that answer (see `expectBody`), so
- * neither a declared nor a chunked body of any size is ever held in memory.
+ * reading and throws 413, and the connection is closed after that answer (the production entry's
+ * `closeAfterUnreadBody`), so neither a declared nor a chunked body of any size is ever held in
+ * memory.
  */
 export async function readBodyText(event: H3Event, limit = MAX_BODY_BYTES): Promise<string> {
   const declared = Number(getRequestHeader(event, 'content-length') || 0)
@@ -49,7 +50,6 @@ export async function readBodyText(event: H3Event, limit = MAX_BODY_BYTES): Prom
   const inMemory = (event as { _requestBody?: unknown })._requestBody ?? event.web?.request?.body ?? req.rawBody ?? req.body
   const body = inMemory ? await readRawBody(event, false) : await readLimited(req, limit)
   if (body && body.length > limit) throw bodyTooLarge(limit)
-  bodyConsumed(event)
   return body ? body.toString('utf8') : ''
 }
 
@@ -79,25 +79,6 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.once('error', stop)
     req.once('close', onClose)
   })
-}
-
-/**
- * A request that comes with a body is answered with `Connection: close` until the body has been
- * read in full: a handler that answers early (401, 403, 413) must not leave Node draining an
- * unbounded body to keep the connection alive.
- */
-export function expectBody(event: H3Event) {
-  const headers = event.node.req.headers
-  const hasBody = Number(headers['content-length'] || 0) > 0 || headers['transfer-encoding'] !== undefined
-  if (!hasBody || event.node.res.headersSent) return
-  event.node.res.setHeader('Connection', 'close')
-  event.context.bodyUnread = true
-}
-
-function bodyConsumed(event: H3Event) {
-  if (!event.context.bodyUnread || event.node.res.headersSent) return
-  event.context.bodyUnread = false
-  event.node.res.removeHeader('Connection')
 }
 
 /** A zod schema as an h3 validator that fails with the contract's 400 shape. */
