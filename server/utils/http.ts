@@ -63,7 +63,8 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
       req.off('error', stop)
       req.off('close', onClose)
       if (!error) return resolve(Buffer.concat(chunks, size))
-      // Nothing more is read: the socket's buffers fill and the client is held until we close.
+      // Nothing more is read: the socket's buffers fill and hold the client until the answer ends
+      // the connection (server/utils/connections.ts closeAfterUnreadBody).
       req.pause()
       reject(error)
     }
