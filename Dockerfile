@@ -26,7 +26,10 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=16
 WORKDIR /app
 # The bundle stays root-owned (the app cannot rewrite itself); only .data is the app's, for the
-# embedded fallbacks when no DATABASE_URL is given (plain `docker run`).
+# embedded fallbacks when no DATABASE_URL is given (plain `docker run`). A plain `docker run` still
+# needs SMTP_URL, or NATTER_DEV_MAIL=1 to print sign-in codes to the log on a machine only you
+# can reach: production refuses to start with neither. Give the container room for connections
+# (`--ulimit nofile=65536:65536`; docker-compose.yml does): see docs/security.md.
 COPY --from=build /app/.output ./.output
 RUN mkdir -p .data && chown node:node .data
 USER node

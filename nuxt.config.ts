@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module'
+
 // Everything the browser loads is served by this app: no CDN, so Natter works on a closed network.
 // NATTER_BUILD_DIR lets two builds run side by side (say, a test run and an e2e run) without
 // overwriting each other's .output.
@@ -28,6 +30,16 @@ export default defineNuxtConfig({
     'nitro:config'(config) {
       const nuxt = config.errorHandler ? [config.errorHandler].flat() : []
       config.errorHandler = ['~~/server/api-errors', ...nuxt]
+    },
+    // The production server sets the HTTP edge's timeouts and connection caps in its own entry
+    // (server/entry.ts says why). Only for the node-server build: `nuxt dev` and a prerender
+    // run their own presets' entries.
+    'nitro:init'(nitro) {
+      if (nitro.options.preset !== 'node-server') return
+      // NOTE: the project's crossws (0.4, from Nuxt) is not the one Nitro and h3 speak (0.3): the
+      // entry takes the WebSocket adapter from where Nitro's own entry would.
+      nitro.options.alias['crossws/adapters/node'] = createRequire(nitro.options.entry).resolve('crossws/adapters/node')
+      nitro.options.entry = `${nitro.options.rootDir}/server/entry.ts`
     }
   },
   eslint: {

@@ -24,7 +24,23 @@ export default defineNuxtRouteMiddleware(async (to) => {
   }
 })
 
-/** Only a path on this site: `//evil.example` and absolute URLs fall back to `/`. */
+const ORIGIN = 'http://natter.invalid'
+
+/**
+ * Where to go after signing in: only ever a path on this site, else `/`. Browsers drop tabs and
+ * newlines from a URL and read a backslash as a slash, so `/<tab>/evil.example` or
+ * `/<backslash>evil.example` would leave the site: any control character or backslash is
+ * refused, and what remains must resolve to this origin with a single leading slash.
+ */
 export function safeNext(next: unknown): string {
-  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/'
+  if (typeof next !== 'string' || next.length > 2000 || !next.startsWith('/')) return '/'
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001F\u007F-\u009F\\]/.test(next)) return '/'
+  try {
+    const url = new URL(next, ORIGIN)
+    return url.origin === ORIGIN && !url.pathname.startsWith('//') ? url.pathname + url.search + url.hash : '/'
+  }
+  catch {
+    return '/'
+  }
 }

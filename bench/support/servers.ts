@@ -51,6 +51,8 @@ export async function startNatter(options: NatterOptions): Promise<RunningServer
       // Every bench client signs in from its own (proxied) address: the per-IP code limit stays per person.
       NATTER_TRUST_PROXY: '1',
       NATTER_LOG_LEVEL: 'warn',
+      // The embedded runs pass the bench's mail catcher as SMTP_URL; the real ones send no code.
+      NATTER_DEV_MAIL: '1',
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']

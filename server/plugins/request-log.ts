@@ -17,7 +17,7 @@ export default defineNitroPlugin((nitroApp) => {
     const route = routeLabel(event.path)
     httpDuration.observe({ route, method: event.method, status: String(status) }, seconds)
     if (route === '/api/health' || route === '/api/ready' || route === '/metrics') return
-    log.info('request', { requestId: event.context.requestId, method: event.method, path: event.path.split('?')[0], status, ms: Math.round(seconds * 1000) })
+    log.info('request', { requestId: event.context.requestId, method: event.method, path: event.path.split('?')[0], status, ms: Math.round(seconds * 1000), client: event.context.clientAddress })
   })
 })
 

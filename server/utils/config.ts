@@ -19,6 +19,15 @@ export interface NatterConfig {
   metricsToken?: string
   /** Behind Traefik: take the client IP from X-Forwarded-For. Off when exposed directly. */
   trustProxy: boolean
+  /**
+   * How many proxies in front append to X-Forwarded-For (NATTER_TRUST_PROXY=1, or the count):
+   * the client is the entry that many places from the right. 0 when exposed directly.
+   */
+  proxyHops: number
+  /** In production without SMTP_URL, sign-in codes go to the log only with NATTER_DEV_MAIL=1. */
+  devMail: boolean
+  /** The HTTP edge's limits: see docs/security.md, "Request and connection limits". */
+  limits: EdgeLimits
   /** How soon one address may ask for another code. */
   codeResendMs: number
   /**
@@ -32,12 +41,33 @@ export interface NatterConfig {
   maxSockets: number
 }
 
+export interface EdgeLimits {
+  /** The whole request line and headers must arrive within this (slowloris). */
+  headersTimeoutMs: number
+  /** The whole request, body included, must arrive within this. */
+  requestTimeoutMs: number
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveTimeoutMs: number
+  /** Open TCP connections, all clients together; lowered at start to fit the open-file limit. */
+  maxConnections: number
+  /** Open TCP connections from one address (one /64 for IPv6); 0 = no cap. Off behind a proxy. */
+  maxConnectionsPerIp: number
+}
+
 let config: NatterConfig | undefined
 
 /** Reads the contract's environment variables once; see shared/CONTRACT.md and docs/configuration.md. */
 export function useConfig(): NatterConfig {
   // Written out in full so the production bundle inlines it: a built server is always production.
-  config ??= loadConfig(process.env, process.env.NODE_ENV === 'production')
+  config ??= servable(loadConfig(process.env, process.env.NODE_ENV === 'production'))
+  return config
+}
+
+// What only a server needs (the scripts that migrate or purge send no mail).
+function servable(config: NatterConfig): NatterConfig {
+  if (config.production && !config.smtpUrl && !config.devMail) {
+    throw new Error('SMTP_URL is required in production, or every sign-in code would be written to the server log; set SMTP_URL=smtp://user:password@host:587 (or smtps://…:465), or NATTER_DEV_MAIL=1 on a machine only you can reach to print the codes to the log')
+  }
   return config
 }
 
@@ -49,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
   if (!Number.isInteger(retentionDays) || retentionDays < 1) {
     throw new Error(`NATTER_RETENTION_DAYS must be a whole number of days >= 1, got "${env.NATTER_RETENTION_DAYS}"`)
   }
+  const proxyHops = hopsFrom(env.NATTER_TRUST_PROXY)
   const namespace = env.NATTER_NAMESPACE || undefined
   if (namespace !== undefined && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(namespace)) {
     throw new Error(`NATTER_NAMESPACE must be 1-32 lowercase letters, digits or dashes, got "${namespace}"`)
@@ -68,18 +99,40 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
     retentionDays,
     sessionSecret: sessionSecret(env, production, dataDir),
     metricsToken: env.NATTER_METRICS_TOKEN || undefined,
-    trustProxy: env.NATTER_TRUST_PROXY === '1' || env.NATTER_TRUST_PROXY === 'true',
+    trustProxy: proxyHops > 0,
+    proxyHops,
+    devMail: env.NATTER_DEV_MAIL === '1' || env.NATTER_DEV_MAIL === 'true',
+    limits: {
+      headersTimeoutMs: whole(env, 'NATTER_HEADERS_TIMEOUT_MS', 10_000, 1),
+      requestTimeoutMs: whole(env, 'NATTER_REQUEST_TIMEOUT_MS', 30_000, 1),
+      keepAliveTimeoutMs: whole(env, 'NATTER_KEEP_ALIVE_TIMEOUT_MS', 5_000, 1),
+      maxConnections: whole(env, 'NATTER_MAX_CONNECTIONS', 10_000, 1),
+      maxConnectionsPerIp: whole(env, 'NATTER_MAX_CONNECTIONS_PER_IP', 128, 0)
+    },
     codeResendMs: 1000 * Number(env.NATTER_CODE_RESEND_SECONDS || 60),
     namespace,
-    maxSocketsPerUser: positive(env, 'NATTER_MAX_SOCKETS_PER_USER', 20),
-    maxSocketsPerIp: positive(env, 'NATTER_MAX_SOCKETS_PER_IP', 200),
-    maxSockets: positive(env, 'NATTER_MAX_SOCKETS', 10_000)
+    maxSocketsPerUser: whole(env, 'NATTER_MAX_SOCKETS_PER_USER', 20, 1),
+    maxSocketsPerIp: whole(env, 'NATTER_MAX_SOCKETS_PER_IP', 200, 1),
+    maxSockets: whole(env, 'NATTER_MAX_SOCKETS', 10_000, 1)
   }
 }
 
-function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const value = Number(env[name] || fallback)
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number >= 1, got "${env[name]}"`)
+// NATTER_TRUST_PROXY: off (unset, 0, false), one proxy (1, true), or the number of proxies in a chain.
+function hopsFrom(value: string | undefined): number {
+  if (!value || value === '0' || value === 'false') return 0
+  if (value === 'true') return 1
+  const hops = Number(value)
+  if (!Number.isInteger(hops) || hops < 0 || hops > 10) {
+    throw new Error(`NATTER_TRUST_PROXY must be 1 (one proxy in front), the number of proxies (up to 10), or 0, got "${value}"`)
+  }
+  return hops
+}
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const given = env[name]
+  if (given === undefined || given === '') return fallback
+  const value = Number(given)
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}, got "${given}"`)
   return value
 }
 

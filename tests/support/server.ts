@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,15 +27,33 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/** The server's resident memory in MiB, as the kernel counts it (VmRSS). */
+export function residentMiB(pid: number): number {
+  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+  return Number(kib) / 1024
+}
+
 /**
  * Starts the production bundle in its own working folder (so `.data` is fresh) with the backends
  * of the current project: embedded under `unit`, real under `services`. Resolves once it is ready.
  */
-export async function startServer(env: Record<string, string> = {}, options: { cwd?: string, waitForReady?: boolean } = {}): Promise<TestServer> {
+export interface ServerOptions {
+  cwd?: string
+  waitForReady?: boolean
+  /** Flags for node before the bundle, e.g. `--import` of a fault injector. */
+  nodeArgs?: string[]
+  /** The open-file limit (soft and hard) the server runs with, as a container's `ulimit -n`. */
+  openFiles?: number
+}
+
+export async function startServer(env: Record<string, string> = {}, options: ServerOptions = {}): Promise<TestServer> {
   const port = await freePort()
   const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'natter-server-'))
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, [serverEntry], {
+  const node = [process.execPath, ...options.nodeArgs ?? [], serverEntry]
+  // prlimit execs node in place: the child's pid stays the server's.
+  const [command, ...args] = options.openFiles ? ['prlimit', `--nofile=${options.openFiles}:${options.openFiles}`, ...node] : node
+  const child = spawn(command!, args, {
     cwd,
     env: {
       PATH: process.env.PATH,
@@ -44,6 +62,8 @@ export async function startServer(env: Record<string, string> = {}, options: { c
       HOST: '127.0.0.1',
       NATTER_PUBLIC_URL: url,
       NATTER_SESSION_SECRET: 'test-secret-that-is-long-enough-for-natter-0123456789',
+      // Suites that sign people in pass SMTP_URL (a mail catcher); the others never send a code.
+      NATTER_DEV_MAIL: '1',
       ...backendEnv(),
       ...env
     },

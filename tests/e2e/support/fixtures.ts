@@ -1,9 +1,10 @@
 import { test as base, expect, type Browser, type BrowserContext, type Page, type TestInfo } from '@playwright/test'
+import { APP_PORT, MAILBOX_PORT } from './ports'
 
 export { expect }
 
-export const ORIGIN = 'http://127.0.0.1:3300'
-const MAILBOX = 'http://127.0.0.1:2526'
+export const ORIGIN = `http://127.0.0.1:${APP_PORT}`
+const MAILBOX = `http://127.0.0.1:${MAILBOX_PORT}`
 
 interface Traffic {
   /** Every URL the browser asked for, in order. */

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SMTP_PORT } from './ports'
 
 const APP_SERVER = join(import.meta.dirname, 'app-server.mjs')
 
@@ -57,7 +58,7 @@ export class AppServer {
         NODE_ENV: 'production',
         NATTER_PUBLIC_URL: this.origin,
         NATTER_SESSION_SECRET: 'e2e-only-session-secret-not-for-production-0123456789abcdef',
-        SMTP_URL: 'smtp://127.0.0.1:2525',
+        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
         DATABASE_URL: '',
         REDIS_URL: '',
         KAFKA_BROKERS: '',
