@@ -21,6 +21,8 @@ type RawSocket = {
   ping: () => void
   terminate: () => void
   on: (event: 'pong', listener: (this: RawSocket) => void) => void
+  /** The TCP connection under it. */
+  _socket?: { destroyed: boolean, pause: () => void, end: () => void, destroy: () => void }
   [AWAITING_PONG]?: boolean
 }
 
@@ -188,6 +190,7 @@ export default defineWebSocketHandler({
   },
   error(peer, error) {
     log.warn('gateway: socket error', { error })
+    hangUp(internalsOf(peer).ws)
   }
 })
 
@@ -200,6 +203,24 @@ interface UpgradeRequest { headers: Headers, _req?: { socket?: { remoteAddress?:
 function clientIp(request: UpgradeRequest, trustProxy: boolean): string {
   const forwarded = trustProxy ? request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined
   return forwarded || request._req?.socket?.remoteAddress || 'unknown'
+}
+
+// Long enough for a client busy sending to read the close frame (cut at once, it saw 1006).
+const HANG_UP_AFTER_MS = 1000
+
+/**
+ * A socket failed (a message over the cap, text that is not UTF-8): ws has sent its close frame.
+ * NOTE: ws then resumes reading, throwing away whatever the client still sends, until the client
+ * closes or 30 s pass; a client that ignores the close had all of a 100 MiB message read (4 at
+ * once: 400 MiB, ~0.7 s of CPU, the process up to 80 MB larger). This hook runs after ws' resume:
+ * stop reading, say goodbye (FIN), and cut the connection soon after.
+ */
+function hangUp(raw: RawSocket) {
+  const connection = raw._socket
+  if (!connection || connection.destroyed) return
+  connection.pause()
+  connection.end()
+  setTimeout(() => connection.destroy(), HANG_UP_AFTER_MS).unref()
 }
 
 function tooMany(message: string, retryAfterMs = 10_000) {
