@@ -4,7 +4,7 @@ import { useConfig } from '../utils/config'
 import { handleFrame, refuse } from '../utils/gateway/index'
 import { log } from '../utils/log'
 import { onSocketClosed, onSocketOpened } from '../utils/realtime/pipeline'
-import { socketCounts, instanceId, type ChatSocket } from '../utils/realtime/sockets'
+import { reserveSocket, socketCounts, instanceId, type ChatSocket } from '../utils/realtime/sockets'
 import { lookupSession } from '../utils/auth'
 
 const SESSION_COOKIE_PATTERN = /(?:^|;\s*)natter_session=([^;]*)/
@@ -21,6 +21,7 @@ type RawSocket = {
   ping: () => void
   terminate: () => void
   on: (event: 'pong', listener: (this: RawSocket) => void) => void
+  _socket?: Connection
   [AWAITING_PONG]?: boolean
 }
 
@@ -32,8 +33,22 @@ type RawSocket = {
 interface PeerInternals {
   ws: RawSocket
   request?: { url: string }
-  nodeReq?: { _context: unknown }
+  nodeReq?: { _context: unknown, socket?: Connection }
 }
+
+/** The TCP connection under a request or a socket, as far as this file uses it. */
+interface Connection {
+  remoteAddress?: string
+  destroyed: boolean
+  once: (event: 'close', listener: () => void) => void
+  off: (event: 'close', listener: () => void) => void
+  pause: () => void
+  end: () => void
+  destroy: () => void
+}
+
+/** What the upgrade hook leaves in the context for the open. */
+interface Admitted { userId: string, sessionId: string, ip: string, release: () => void }
 const internalsOf = (peer: Peer) => (peer as unknown as { _internal: PeerInternals })._internal
 
 // crossws resolves every hook (message, close, error) by the path of peer.request.url.
@@ -131,9 +146,12 @@ class PeerSocket implements ChatSocket {
  * context; from then on peer.context is this socket and the upgrade request is let go.
  */
 function socketOf(peer: Peer): PeerSocket {
-  const context = peer.context as unknown as PeerSocket | { userId: string, sessionId: string, ip: string }
+  const context = peer.context as unknown as PeerSocket | Admitted
   if (context instanceof PeerSocket) return context
   const internals = internalsOf(peer)
+  // The place the upgrade held is now the socket's own (registered as the open starts).
+  context.release()
+  internals.nodeReq?.socket?.off('close', context.release)
   const socket = new PeerSocket(context.userId, context.sessionId, context.ip, internals.ws)
   // Once per socket: a listener per frame piled up (MaxListenersExceededWarning after ~10 frames).
   internals.ws.on('pong', onPong)
@@ -150,8 +168,8 @@ export default defineWebSocketHandler({
       return new Response('Forbidden: foreign origin', { status: 403 })
     }
     const ip = clientIp(request as unknown as UpgradeRequest, config.trustProxy)
-    const counts = socketCounts('', ip)
-    if (counts.ip >= config.maxSocketsPerIp || counts.total >= config.maxSockets) return tooMany('Too many connections from your network.')
+    const early = overCap('', ip)
+    if (early) return early
     const token = request.headers.get('cookie')?.match(SESSION_COOKIE_PATTERN)?.[1]
     let signedIn
     try {
@@ -164,11 +182,22 @@ export default defineWebSocketHandler({
       return new Response('Service unavailable', { status: 503 })
     }
     if (!signedIn) return new Response('Unauthorized', { status: 401 })
-    if (socketCounts(signedIn.user.id, ip).user >= config.maxSocketsPerUser) return tooMany('Too many open chat windows. Close some and try again.')
+    const userId = signedIn.user.id
+    const full = overCap(userId, ip)
+    if (full) return full
     // Each open announces presence and loads memberships: a socket opened and closed in a loop is a storm.
-    const opening = await (await useBackends()).store.takeTokens(`limit:sockets:${signedIn.user.id}`, OPENS.perSecond, OPENS.burst).catch(() => ({ allowed: true, retryAfterMs: 0 }))
+    const opening = await (await useBackends()).store.takeTokens(`limit:sockets:${userId}`, OPENS.perSecond, OPENS.burst).catch(() => ({ allowed: true, retryAfterMs: 0 }))
     if (!opening.allowed) return tooMany('Reconnecting too often. Wait a moment.', opening.retryAfterMs)
-    Object.assign(request.context as object, { userId: signedIn.user.id, sessionId: signedIn.session.id, ip })
+    // Checked again after the last await and held at once, so parallel upgrades see each other.
+    const raced = overCap(userId, ip)
+    if (raced) return raced
+    const release = reserveSocket(userId, ip)
+    // A connection that drops before the open (or dropped while the store answered) gives its place back.
+    const connection = (request as unknown as UpgradeRequest)._req?.socket
+    if (!connection || connection.destroyed) release()
+    else connection.once('close', release)
+    const admitted: Admitted = { userId, sessionId: signedIn.session.id, ip, release }
+    Object.assign(request.context as object, admitted)
   },
   open(peer) {
     // Frames wait for the open to finish, so a client gets its contacts' presence before any answer.
@@ -188,18 +217,45 @@ export default defineWebSocketHandler({
   },
   error(peer, error) {
     log.warn('gateway: socket error', { error })
+    hangUp(internalsOf(peer).ws)
   }
 })
 
 /** Socket opens per person: bursts of 20 (tabs, a flaky network), then one every 2 s. */
 const OPENS = { perSecond: 0.5, burst: 20 }
 
-interface UpgradeRequest { headers: Headers, _req?: { socket?: { remoteAddress?: string } } }
+interface UpgradeRequest { headers: Headers, _req?: { socket?: Connection } }
+
+/** The caps on this instance's sockets (those about to open count too); a person's only once known. */
+function overCap(userId: string, ip: string): Response | undefined {
+  const config = useConfig()
+  const counts = socketCounts(userId, ip)
+  if (counts.ip >= config.maxSocketsPerIp || counts.total >= config.maxSockets) return tooMany('Too many connections from your network.')
+  if (userId && counts.user >= config.maxSocketsPerUser) return tooMany('Too many open chat windows. Close some and try again.')
+}
 
 /** The client's address: the hop the proxy added when one is trusted, else the connection's. */
 function clientIp(request: UpgradeRequest, trustProxy: boolean): string {
   const forwarded = trustProxy ? request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined
   return forwarded || request._req?.socket?.remoteAddress || 'unknown'
+}
+
+// Long enough for a client busy sending to read the close frame (cut at once, it saw 1006).
+const HANG_UP_AFTER_MS = 1000
+
+/**
+ * A socket failed (a message over the cap, text that is not UTF-8): ws has sent its close frame.
+ * NOTE: ws then resumes reading, throwing away whatever the client still sends, until the client
+ * closes or 30 s pass; a client that ignores the close had all of a 100 MiB message read (4 at
+ * once: 400 MiB, ~0.7 s of CPU, the process up to 80 MB larger). This hook runs after ws' resume:
+ * stop reading, say goodbye (FIN), and cut the connection soon after.
+ */
+function hangUp(raw: RawSocket) {
+  const connection = raw._socket
+  if (!connection || connection.destroyed) return
+  connection.pause()
+  connection.end()
+  setTimeout(() => connection.destroy(), HANG_UP_AFTER_MS).unref()
 }
 
 function tooMany(message: string, retryAfterMs = 10_000) {

@@ -3,6 +3,8 @@ import type { Client } from './client'
 
 export interface Frame { type: string, [key: string]: any }
 
+export interface UpgradeOptions { origin?: string, cookie?: string, headers?: Record<string, string> }
+
 /** A chat socket as a browser opens it: session cookie, our Origin; frames are collected in order. */
 export class TestSocket {
   readonly frames: Frame[] = []
@@ -18,22 +20,35 @@ export class TestSocket {
       this.closed = { code, reason: String(reason) }
       this.waiters.forEach(wake => wake())
     })
+    // A reset (the server hung up mid-send) is followed by 'close', which records it.
+    ws.on('error', () => {})
   }
 
-  static async open(client: Client, options: { origin?: string, cookie?: string } = {}): Promise<TestSocket> {
+  /** `headers` are added to the upgrade request (a proxy's X-Forwarded-For, say). */
+  static async open(client: Client, options: UpgradeOptions = {}): Promise<TestSocket> {
+    const { status, socket } = await TestSocket.attempt(client, options)
+    if (!socket) throw new Error(`upgrade refused: ${status}`)
+    return socket
+  }
+
+  /** An upgrade as it went: the open socket (status 101), or the refusal's status and headers. */
+  static async attempt(client: Client, options: UpgradeOptions = {}): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, socket?: TestSocket }> {
     const ws = new WebSocket(client.base.replace(/^http/, 'ws') + '/ws', {
-      headers: { origin: options.origin ?? client.origin, cookie: options.cookie ?? client.cookieHeader() }
+      headers: { ...options.headers, origin: options.origin ?? client.origin, cookie: options.cookie ?? client.cookieHeader() }
     })
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve({ status: 101, headers: {}, socket: new TestSocket(ws) }))
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers })
+        res.resume()
+        ws.terminate()
+      })
       ws.once('error', reject)
     })
-    return new TestSocket(ws)
   }
 
   /** The status an upgrade is refused with, or 101 when it is accepted. */
-  static async upgradeStatus(client: Client, options: { origin?: string, cookie?: string } = {}): Promise<number> {
+  static async upgradeStatus(client: Client, options: UpgradeOptions = {}): Promise<number> {
     try {
       const socket = await TestSocket.open(client, options)
       socket.close()

@@ -6,6 +6,7 @@ import type { Backends } from '../backends'
 import { useConfig } from '../config'
 import { directMembershipChanges, findDirectConversation, openDirectConversation, setDirectState } from '../conversations/direct'
 import { fail } from '../http'
+import { log } from '../log'
 import { sendAfterResponse } from '../outgoing-mail'
 import { presenceOf } from '../presence/presence'
 import { broadcast } from '../realtime/broadcast'
@@ -15,7 +16,7 @@ import { findOrInviteUser } from '../users'
 
 /** Adding contacts: 30 an hour, bursts of 10, per person and across instances. */
 const ADD_LIMIT = { perSecond: 30 / 3600, burst: 10 }
-/** Invitation mails to addresses without an account: 20 a day per person, all at once if need be. */
+/** Invitation mails to addresses without an account: 20 a day per person, all at once if need be; past it the adds go through without a mail. */
 const INVITE_LIMIT = { perSecond: 20 / 86_400, burst: 20 }
 // An address that never signed in gets one invitation a day, however many people add it.
 const INVITATION_EVERY_MS = 24 * 3600_000
@@ -40,21 +41,41 @@ export async function addContact(event: H3Event, backends: Backends, me: User, e
 }
 
 /**
- * Spends my invitation allowance for the addresses among these that have no account yet, before
- * anything is made for them: 429 (and nothing changed) when it would run out.
+ * Spends my invitation allowance on the addresses among these that have no account yet, before
+ * anything is made for them. Past the allowance the add still goes through and answers as any
+ * other; only the mail is not sent. (A 429 here told the adder which addresses have no account.)
  */
 export async function allowInvitations(event: H3Event, { store, database }: Backends, me: User, emails: string[]): Promise<void> {
   if (!emails.length) return
-  const known = await database.db.selectFrom('users').select('email').where('email', 'in', emails).where('verified_at', 'is not', null).execute()
-  const unknown = emails.length - known.length
-  if (!unknown) return
-  const taken = await store.takeTokens(`limit:invitations:${me.id}`, INVITE_LIMIT.perSecond, INVITE_LIMIT.burst, unknown)
-  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have invited many people who are not on Natter yet. Try again later.')
+  const known = new Set((await database.db.selectFrom('users').select('email').where('email', 'in', emails).where('verified_at', 'is not', null).execute()).map(row => row.email))
+  const unknown = emails.filter(email => !known.has(email))
+  if (!unknown.length) return
+  const key = `limit:invitations:${me.id}`
+  const mailable = invitable(event)
+  if ((await store.takeTokens(key, INVITE_LIMIT.perSecond, INVITE_LIMIT.burst, unknown.length)).allowed) {
+    for (const email of unknown) mailable.add(email)
+    return
+  }
+  // Not enough for all of them: as many as there are, in the order given.
+  if (unknown.length > 1) {
+    for (const email of unknown) {
+      if (!(await store.takeTokens(key, INVITE_LIMIT.perSecond, INVITE_LIMIT.burst)).allowed) break
+      mailable.add(email)
+    }
+  }
+  log.info('contacts: invitation allowance spent, mails withheld', { userId: me.id, withheld: unknown.filter(email => !mailable.has(email)).length })
 }
 
-/** The invitation mail, at most once a day per address however many people add it. */
+/** The invitation mail, if this request's allowance covers it, at most once a day per address however many people add it. */
 export async function sendInvitation(event: H3Event, { store }: Backends, me: User, email: string): Promise<void> {
+  if (!invitable(event).has(email)) return
   if (await store.setIfAbsent(`invitation:${email}`, '1', INVITATION_EVERY_MS)) sendAfterResponse(event, invitationMail(me, email), 'invitation')
+}
+
+/** The addresses this request may mail an invitation to (allowInvitations fills it). */
+function invitable(event: H3Event): Set<string> {
+  event.context.invitable ??= new Set<string>()
+  return event.context.invitable as Set<string>
 }
 
 /** Accepting a request: presence, typing and receipts start flowing both ways. */

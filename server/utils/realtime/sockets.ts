@@ -76,9 +76,44 @@ export function hasSockets(userId: string): boolean {
   return byUser.has(userId)
 }
 
-/** Open sockets here: of one person, from one address, in all. */
+// Upgrades let through and not open yet, counted as open: each upgrade waits on the store between
+// its check and its open, so without them parallel upgrades all passed the same check (9 of 9
+// where the cap was 5).
+const reservedByUser = new Map<string, number>()
+const reservedByIp = new Map<string, number>()
+let reservedTotal = 0
+
+function add(counts: Map<string, number>, key: string, change: number) {
+  const next = (counts.get(key) ?? 0) + change
+  if (next > 0) counts.set(key, next)
+  else counts.delete(key)
+}
+
+/**
+ * Holds a place for an upgrade that passed the caps, until its socket is registered or its
+ * connection drops first. Returns the release, which acts once however often it is called.
+ */
+export function reserveSocket(userId: string, ip: string): () => void {
+  add(reservedByUser, userId, 1)
+  add(reservedByIp, ip, 1)
+  reservedTotal += 1
+  let held = true
+  return () => {
+    if (!held) return
+    held = false
+    add(reservedByUser, userId, -1)
+    add(reservedByIp, ip, -1)
+    reservedTotal -= 1
+  }
+}
+
+/** Sockets here, open or about to be: of one person, from one address, in all. */
 export function socketCounts(userId: string, ip: string) {
-  return { user: byUser.get(userId)?.size ?? 0, ip: byIp.get(ip) ?? 0, total: byId.size }
+  return {
+    user: (byUser.get(userId)?.size ?? 0) + (reservedByUser.get(userId) ?? 0),
+    ip: (byIp.get(ip) ?? 0) + (reservedByIp.get(ip) ?? 0),
+    total: byId.size + reservedTotal
+  }
 }
 
 export function sendFrame(socket: ChatSocket, frame: ServerFrame) {
