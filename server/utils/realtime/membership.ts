@@ -34,7 +34,8 @@ interface Person {
 const people = new Map<string, Person>()
 const membersHere = new Map<string, Set<string>>()
 // Changes heard while a person's memberships are being read: applied on top of what was read.
-const loading = new Map<string, { journal: MembershipChange[], done: Promise<void> }>()
+// `forgotten`: their last socket closed meanwhile, so what was read is not kept.
+const loading = new Map<string, { journal: MembershipChange[], done: Promise<void>, forgotten: boolean }>()
 
 export function membershipOf(userId: string, conversationId: string): Membership | undefined {
   return people.get(userId)?.conversations.get(conversationId)
@@ -58,9 +59,14 @@ export function conversationsOf(userId: string): Iterable<[string, Membership]> 
 export async function loadMemberships(db: Kysely<Database>, userId: string): Promise<void> {
   if (people.has(userId)) return
   const pending = loading.get(userId)
-  if (pending) return pending.done
-  const journal: MembershipChange[] = []
-  const done = (async () => {
+  if (pending) {
+    // A socket opened again while the read was on its way: it needs what is read.
+    pending.forgotten = false
+    return pending.done
+  }
+  const state = { journal: [] as MembershipChange[], forgotten: false, done: Promise.resolve() }
+  loading.set(userId, state)
+  state.done = (async () => {
     try {
       const { rows } = await sql<{ conversation_id: string, kind: 'direct' | 'room', mine: string, peer: string | null, theirs: string | null }>`
         select m.conversation_id, c.kind, m.state as mine, o.user_id as peer, o.state as theirs
@@ -78,18 +84,20 @@ export async function loadMemberships(db: Kysely<Database>, userId: string): Pro
           incoming: row.mine === 'invited'
         })
       }
-      for (const change of journal) apply(change)
+      for (const change of state.journal) apply(change)
+      if (state.forgotten) forgetMemberships(userId)
     }
     finally {
       loading.delete(userId)
     }
   })()
-  loading.set(userId, { journal, done })
-  return done
+  return state.done
 }
 
 /** The person's last socket here closed. */
 export function forgetMemberships(userId: string) {
+  const pending = loading.get(userId)
+  if (pending) pending.forgotten = true
   const person = people.get(userId)
   if (!person) return
   people.delete(userId)
