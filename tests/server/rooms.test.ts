@@ -585,41 +585,44 @@ describe('removing a member', () => {
 
     await say(a, room.id, 'before')
     await b.next('chat.receive', frame => frame.body === 'before')
+    await say(b, room.id, 'from bob')
     b.client.send({ type: 'typing.start', conversationId: room.id })
     await c.next('typing.update', frame => frame.from === bob.id && frame.typing)
 
     expect((await ada.client.request('DELETE', `/api/rooms/${room.id}/members/${bob.id}`)).status).toBe(204)
     const removal = await b.next('room.update', frame => frame.change === 'removed')
-    expect(removal).toMatchObject({ userId: bob.id, by: ada.id, seq: 6 })
+    expect(removal).toMatchObject({ userId: bob.id, by: ada.id, seq: 7 })
     const wireAtRemoval = b.transport.wire.findIndex(frame => frame.type === 'room.update' && frame.change === 'removed')
 
-    // After it: a message, typing, and a watched member coming online.
-    await say(a, room.id, 'after')
+    // After it: a message, typing, a watched member coming online, and Cy reading Bob's message.
+    const after = await say(a, room.id, 'after')
     a.client.send({ type: 'typing.start', conversationId: room.id })
     const d = await open(dan)
     await c.next('chat.receive', frame => frame.body === 'after')
     await c.next('typing.update', frame => frame.from === ada.id && frame.typing)
     await c.next('presence.update', frame => frame.userId === dan.id && frame.status === 'online')
+    c.client.markRead(room.id, after.seq)
+    await a.next('read.update', frame => frame.by === cy.id)
     await roundTrip(b)
-    const after = b.transport.wire.slice(wireAtRemoval + 1)
-    expect(aboutRoom(after, room.id)).toEqual([])
-    expect(after.filter(frame => frame.type === 'presence.update')).toEqual([])
+    const heardSince = b.transport.wire.slice(wireAtRemoval + 1)
+    expect(aboutRoom(heardSince, room.id)).toEqual([])
+    expect(heardSince.filter(frame => frame.type === 'presence.update')).toEqual([])
 
     // What Bob tries now is refused as for any room he is not in.
     let from = b.heard.length
     const entry = b.client.sendMessage(room.id, 'still here?')
     expect(await b.next('error', frame => frame.ref === entry.clientId, { from })).toMatchObject({ code: 'not_found' })
-    for (const frame of [{ type: 'typing.start', conversationId: room.id }, { type: 'read.update', conversationId: room.id, seq: 6 }, { type: 'presence.watch', conversationId: room.id }] as const) {
+    for (const frame of [{ type: 'typing.start', conversationId: room.id }, { type: 'read.update', conversationId: room.id, seq: 7 }, { type: 'presence.watch', conversationId: room.id }] as const) {
       from = b.heard.length
       b.client.send(frame)
       expect((await nextError(b, from)).code, frame.type).toBe('not_found')
     }
-    for (const path of [`/api/conversations/${room.id}/events?after=6`, `/api/conversations/${room.id}/messages`, `/api/conversations/${room.id}`]) {
+    for (const path of [`/api/conversations/${room.id}/events?after=7`, `/api/conversations/${room.id}/messages`, `/api/conversations/${room.id}`]) {
       expect((await bob.client.get(path)).status).toBe(404)
     }
     expect((await bob.client.get('/api/conversations')).body).toEqual([])
     await c.next('chat.receive', frame => frame.body === 'after')
-    expect(streamOf(c.heard, room.id).map(frame => frame.seq)).toEqual([5, 6, 7])
+    expect(streamOf(c.heard, room.id).map(frame => frame.seq)).toEqual([5, 6, 7, 8])
 
     // His client, reconnecting, asks for what it missed and learns the room is gone.
     b.client.stop()
