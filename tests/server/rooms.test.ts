@@ -21,10 +21,25 @@ import { startServer, type TestServer } from '../support/server'
 
 const chat = useChatServer()
 
-/** A Node transport that also keeps every frame its sockets got (before the client orders, holds or drops any) and every path it fetched. */
+/**
+ * A Node transport that also keeps every frame its sockets got (before the client orders, holds or
+ * drops any) and every path it fetched; hold() keeps frames from the client, as a slow network
+ * would, until release().
+ */
 class WireTransport extends NodeTransport {
   readonly wire: ServerFrame[] = []
   readonly fetched: string[] = []
+  private held: Array<() => void> | null = null
+
+  hold() {
+    this.held ??= []
+  }
+
+  release() {
+    const held = this.held ?? []
+    this.held = null
+    for (const deliver of held) deliver()
+  }
 
   override fetch(path: string, init: { method: Method, headers: Record<string, string>, body?: string }) {
     this.fetched.push(`${init.method} ${path}`)
@@ -32,9 +47,29 @@ class WireTransport extends NodeTransport {
   }
 
   override openSocket(path: string): SocketLike {
-    const socket = super.openSocket(path) as unknown as WebSocket
-    socket.addEventListener('message', event => this.wire.push(JSON.parse(String(event.data)) as ServerFrame))
-    return socket as unknown as SocketLike
+    const ws = super.openSocket(path) as unknown as WebSocket
+    const socket: SocketLike = {
+      get readyState() {
+        return ws.readyState
+      },
+      onopen: null,
+      onmessage: null,
+      onclose: null,
+      onerror: null,
+      send: text => ws.send(text),
+      close: (code, reason) => ws.close(code, reason)
+    }
+    ws.onopen = event => socket.onopen?.(event)
+    ws.onclose = event => socket.onclose?.(event)
+    ws.onerror = event => socket.onerror?.(event)
+    ws.onmessage = (event) => {
+      const data = String(event.data)
+      this.wire.push(JSON.parse(data) as ServerFrame)
+      const deliver = () => socket.onmessage?.({ data })
+      if (this.held) this.held.push(deliver)
+      else deliver()
+    }
+    return socket
   }
 }
 
@@ -632,6 +667,50 @@ describe('removing a member', () => {
     expect(b.client.tracked().has(room.id)).toBe(false)
     expect((await conversation(ada, room.id)).conversation.memberCount).toBe(3)
     d.close()
+  })
+  it('keeps a room its client was told is gone, or forgot, gone: its frames still on the way are not applied, until I am added again', async () => {
+    const [ada, bob] = await Promise.all([chat.person('ada'), chat.person('bob')])
+    const room = await createRoom(ada, { name: 'Late frames', visibility: 'public', members: [bob.email] })
+    const [a, b] = await Promise.all([open(ada), open(bob)])
+    for (const tab of [a, b]) tab.client.track(room.id, room.lastSeq)
+    const gaps: Array<[string, string]> = []
+    b.client.onGap((id, reason) => gaps.push([id, reason]))
+    const arrived = (change: string) => b.transport.wire.some(frame => frame.type === 'room.update' && frame.change === change && frame.userId === bob.id)
+
+    // Removed while the room's last frames to Bob are still on their way; his client asks first.
+    b.transport.hold()
+    await say(a, room.id, 'last words')
+    expect((await ada.client.request('DELETE', `/api/rooms/${room.id}/members/${bob.id}`)).status).toBe(204)
+    await b.until(() => arrived('removed'))
+    expect(await b.client.resync(room.id)).toBe(true)
+    expect(gaps).toEqual([[room.id, 'gone']])
+    let from = b.heard.length
+    b.transport.release()
+    await roundTrip(b)
+    expect(streamOf(b.heard.slice(from), room.id)).toEqual([])
+    expect(b.client.tracked().has(room.id)).toBe(false)
+
+    // Added again: his own "added" brings the room back, and its stream goes on from there.
+    expect((await ada.client.post(`/api/rooms/${room.id}/members`, { email: bob.email })).status).toBe(201)
+    const added = await b.next('room.update', frame => frame.change === 'added' && frame.userId === bob.id, { from })
+    expect(b.client.appliedSeq(room.id)).toBe(added.seq)
+    await say(a, room.id, 'welcome back')
+    expect(await b.next('chat.receive', frame => frame.body === 'welcome back', { from })).toMatchObject({ seq: added.seq + 1 })
+
+    // The page forgets a room it leaves: its own "left", arriving after that, is not applied either.
+    b.transport.hold()
+    expect((await bob.client.post(`/api/rooms/${room.id}/leave`)).status).toBe(204)
+    b.client.forget(room.id)
+    await b.until(() => arrived('left'))
+    from = b.heard.length
+    b.transport.release()
+    await roundTrip(b)
+    expect(streamOf(b.heard.slice(from), room.id)).toEqual([])
+    expect(b.client.tracked().has(room.id)).toBe(false)
+    // Joining again brings it back.
+    expect((await bob.client.post(`/api/rooms/${room.id}/join`)).status).toBe(200)
+    const joined = await b.next('room.update', frame => frame.change === 'joined' && frame.userId === bob.id, { from })
+    expect(b.client.appliedSeq(room.id)).toBe(joined.seq)
   })
 })
 
