@@ -332,6 +332,70 @@ describe('what is refused', () => {
     expect(chat.mail.mails.slice(mails).map(m => (m.to as { text: string }).text)).toEqual([later])
   })
 
+  it('a malformed path, query or socket frame about a room is refused and changes nothing; the socket stays open', async () => {
+    const [ada, bob] = await Promise.all([chat.person('ada'), chat.person('bob')])
+    const room = await createRoom(ada, { name: 'Strict', visibility: 'private', members: [bob.email] })
+    const malformed: Array<[string, string, unknown?]> = [
+      ['GET', '/api/conversations/not-a-uuid'],
+      ['GET', `/api/conversations/${room.id}/events?after=-1`],
+      ['GET', `/api/conversations/${room.id}/events?after=abc`],
+      ['GET', `/api/conversations/${room.id}/events?limit=501`],
+      ['GET', `/api/conversations/${room.id}/events?limit=0`],
+      ['GET', `/api/conversations/${room.id}/messages?after=1&before=5`],
+      ['GET', `/api/rooms/${room.id}/members?limit=201`],
+      ['GET', `/api/rooms/${room.id}/members?after=not-a-uuid`],
+      ['GET', `/api/rooms?q=${'q'.repeat(81)}`],
+      ['PATCH', `/api/conversations/${room.id}`, {}],
+      ['PATCH', `/api/conversations/${room.id}`, { muted: 'yes' }],
+      ['POST', `/api/rooms/${room.id}/members`, {}],
+      ['POST', `/api/rooms/${room.id}/members`, { email: 'not an address' }],
+      ['DELETE', `/api/rooms/${room.id}/members/not-a-uuid`],
+      ['PATCH', `/api/rooms/${room.id}/members/${bob.id}`, {}],
+      ['PATCH', `/api/rooms/${room.id}/members/${bob.id}`, { role: 'overlord' }],
+      ['POST', '/api/rooms/not-a-uuid/join']
+    ]
+    for (const [method, path, body] of malformed) {
+      const answer = await ada.client.request(method, path, body)
+      expect([method, path, answer.status, answer.body.data?.code]).toEqual([method, path, 400, 'invalid_body'])
+    }
+
+    // Hostile frames on a raw socket: each gets an error frame, nothing else happens.
+    const socket = await chat.open(ada)
+    const b = await open(bob)
+    const clientId = randomUUID()
+    const frames: Array<[unknown, string]> = [
+      [{ type: 'chat.send', conversationId: room.id, to: bob.id, body: 'both', clientId }, 'invalid_frame'],
+      [{ type: 'chat.send', conversationId: 'not-a-uuid', body: 'where?', clientId }, 'invalid_frame'],
+      [{ type: 'chat.send', conversationId: room.id, body: 'ring\u0007', clientId }, 'invalid_frame'],
+      [{ type: 'typing.start', conversationId: room.id, to: bob.id }, 'invalid_frame'],
+      [{ type: 'read.update', conversationId: room.id }, 'invalid_frame'],
+      [{ type: 'read.update', conversationId: room.id, seq: -1 }, 'invalid_frame'],
+      [{ type: 'read.update', conversationId: room.id, seq: 1.5 }, 'invalid_frame'],
+      [{ type: 'read.update', conversationId: room.id, seq: 1, messageIds: [randomUUID()] }, 'invalid_frame'],
+      [{ type: 'presence.watch' }, 'invalid_frame'],
+      [{ type: 'presence.watch', conversationId: 42 }, 'invalid_frame'],
+      [{ type: 'room.update', conversationId: room.id, change: 'removed', userId: bob.id }, 'unknown_type']
+    ]
+    for (const [frame, code] of frames) {
+      const from = socket.frames.length
+      socket.send(frame)
+      const error = await socket.next(f => f.type === 'error', { from })
+      expect([frame, error.code]).toEqual([frame, code])
+      if ((frame as { clientId?: string }).clientId) expect(error.ref).toBe(clientId)
+    }
+    await socket.roundTrip()
+    await roundTrip(b)
+    expect(aboutRoom(b.heard, room.id)).toEqual([])
+    const detail = await conversation(ada, room.id)
+    expect(detail.conversation).toMatchObject({ name: 'Strict', memberCount: 2, lastSeq: 2, muted: false })
+    expect(detail.members.map(member => member.readSeq)).toEqual([0, 0])
+
+    // A read past the end reads up to the end, no further.
+    socket.send({ type: 'read.update', conversationId: room.id, seq: 1_000_000_000 })
+    expect(await socket.next(f => f.type === 'read.update')).toMatchObject({ conversationId: room.id, by: ada.id, seq: 2 })
+    expect((await conversation(ada, room.id)).conversation.readSeq).toBe(2)
+  })
+
   it('every room path is 401 without a session, and 403 without the CSRF token', async () => {
     const [ada, bob] = await Promise.all([chat.person('ada'), chat.person('bob')])
     const room = await createRoom(ada, { name: 'Guarded', visibility: 'public', members: [bob.email] })
@@ -989,14 +1053,22 @@ describe('a room of 1,000', () => {
     server = await startServer({ SMTP_URL: mail.url, ...env }, { cwd })
   }
 
-  it('refuses the 1,001st member with 409 room_full, joining or added, and takes one again once there is room', async () => {
+  it('refuses the 1,001st member with 409 room_full, joining or added, also when many join at once', async () => {
     let [ada, eve, fay] = await Promise.all(['ada', 'eve', 'fay'].map(label => signedInPerson(server, mail, label)))
     const room = await createRoom(ada!, { name: 'Full house', visibility: 'public', members: [fay!.email] })
-    await fill(room.id, 1000)
+    await fill(room.id, 995)
     ;[ada, eve, fay] = [ada!, eve!, fay!].map(moved)
 
+    // Eight join at once for the last five places: the room's order decides who gets one.
+    const joiners = await Promise.all(Array.from({ length: 8 }, () => signedInPerson(server, mail, 'joiner')))
+    const answers = await Promise.all(joiners.map(joiner => joiner.client.post(`/api/rooms/${room.id}/join`)))
+    expect(answers.map(answer => answer.status).sort()).toEqual([200, 200, 200, 200, 200, 409, 409, 409])
+    for (const refused of answers.filter(answer => answer.status === 409)) expect(refused.body.data.code).toBe('room_full')
+    const events = await allEvents(ada!, room.id) as RoomUpdate[]
+    expect(events.map(event => [event.seq, event.change])).toEqual([[1, 'created'], [2, 'added'], [3, 'joined'], [4, 'joined'], [5, 'joined'], [6, 'joined'], [7, 'joined']])
+
     const full = await conversation(ada!, room.id)
-    expect(full.conversation).toMatchObject({ memberCount: 1000, lastSeq: 2 })
+    expect(full.conversation).toMatchObject({ memberCount: 1000, lastSeq: 7 })
     expect(full.members).toHaveLength(200)
     // The member list pages through all of them, by id.
     const ids: string[] = []
@@ -1014,12 +1086,12 @@ describe('a room of 1,000', () => {
     expect([joined.status, joined.body.data.code]).toEqual([409, 'room_full'])
     const added = await ada!.client.post(`/api/rooms/${room.id}/members`, { email: eve!.email })
     expect([added.status, added.body.data.code]).toEqual([409, 'room_full'])
-    expect((await conversation(ada!, room.id)).conversation).toMatchObject({ memberCount: 1000, lastSeq: 2 })
+    expect((await conversation(ada!, room.id)).conversation).toMatchObject({ memberCount: 1000, lastSeq: 7 })
 
     // Fay leaves: there is room for exactly one.
     expect((await fay!.client.post(`/api/rooms/${room.id}/leave`)).status).toBe(204)
     expect((await eve!.client.post(`/api/rooms/${room.id}/join`)).status).toBe(200)
     expect((await fay!.client.post(`/api/rooms/${room.id}/join`)).status).toBe(409)
-    expect((await conversation(eve!, room.id)).conversation).toMatchObject({ memberCount: 1000, lastSeq: 4, role: 'member' })
+    expect((await conversation(eve!, room.id)).conversation).toMatchObject({ memberCount: 1000, lastSeq: 9, role: 'member' })
   })
 })
