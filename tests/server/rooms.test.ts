@@ -420,7 +420,7 @@ describe('what is refused', () => {
       expect([method, path, answer.status, answer.body?.data?.code]).toEqual([method, path, 401, 'unauthenticated'])
     }
     for (const [method, path, body] of paths.filter(([method]) => method !== 'GET')) {
-      for (const headers of [{}, { 'x-csrf-token': 'not-the-token' }]) {
+      for (const headers of [{}, { 'x-csrf-token': 'not-the-token' }] as Array<Record<string, string>>) {
         const answer = await ada.client.request(method, path, body, { csrf: false, headers })
         expect([method, path, answer.status, answer.body?.data?.code]).toEqual([method, path, 403, 'csrf_failed'])
       }
@@ -966,7 +966,7 @@ describe('resync', () => {
   })
 
   it('pages through more than 500 missed events', async () => {
-    const [ada, bob, ...senders] = await Promise.all(['ada', 'bob', 'cy', 'dan', 'eve', 'fay', 'gus', 'hal'].map(label => chat.person(label)))
+    const [ada, bob, ...senders] = await Promise.all(['ada', 'bob', 'cy', 'dan', 'eve', 'fay', 'gus', 'hal'].map(label => chat.person(label))) as [Person, Person, ...Person[]]
     const room = await createRoom(ada, { name: 'Busy', visibility: 'private', members: [bob.email, ...senders.map(person => person.email)] })
     const b = await open(bob)
     b.client.track(room.id, room.lastSeq)
