@@ -49,6 +49,9 @@ export class NatterClient {
   private readonly resyncing = new Map<string, Promise<boolean>>()
   private readonly again = new Set<string>()
   private readonly reads = new Map<string, number>()
+  // Conversations I am no longer in: frames of them still on their way are not applied, until
+  // my own "added" or "joined" brings one back, or the page tracks it afresh.
+  private readonly gone = new Set<string>()
   private watching: string | null = null
   private socket: SocketLike | null = null
   private running = false
@@ -131,6 +134,7 @@ export class NatterClient {
 
   /** A page of the conversation was loaded up to `seq` (0: it is new): the stream goes on from there. */
   track(conversationId: string, seq: number) {
+    this.gone.delete(conversationId)
     if (!this.applied.has(conversationId) || seq > this.appliedSeq(conversationId)) this.applied.set(conversationId, seq)
     this.release(conversationId)
   }
@@ -140,8 +144,9 @@ export class NatterClient {
     return this.applied
   }
 
-  /** No longer in it: nothing of it is kept or replayed. */
+  /** No longer in it: nothing of it is kept or replayed, and what of it is still on its way is dropped. */
   forget(conversationId: string) {
+    this.gone.add(conversationId)
     this.applied.delete(conversationId)
     this.held.delete(conversationId)
     this.reads.delete(conversationId)
@@ -347,6 +352,10 @@ export class NatterClient {
   /** One frame of a conversation's stream: applied if next, dropped if known, held after a gap. */
   private stream(frame: StreamFrame) {
     const { conversationId, seq } = frame
+    if (this.gone.has(conversationId)) {
+      if (frame.type !== 'room.update' || frame.userId !== this.options.userId || (frame.change !== 'added' && frame.change !== 'joined')) return
+      this.gone.delete(conversationId)
+    }
     const applied = this.applied.get(conversationId)
     if (applied === undefined || seq === applied + 1) {
       this.applied.set(conversationId, seq)

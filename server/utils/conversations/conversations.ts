@@ -145,19 +145,23 @@ export async function conversationDetail(backends: Backends, userId: string, con
   return { conversation, members }
 }
 
-/** A page of a conversation's members, by user id; their read watermark where both share receipts. */
-export async function listMembers(backends: Backends, userId: string, conversationId: string, { after, limit }: { after?: string, limit: number }): Promise<{ members: Member[] }> {
+/**
+ * A page of a conversation's members, by user id (or the one member `only` names); their read
+ * watermark where both share receipts.
+ */
+export async function listMembers(backends: Backends, userId: string, conversationId: string, { after, limit, only }: { after?: string, limit: number, only?: string }): Promise<{ members: Member[] }> {
   const db = backends.database.db
   const me = await db.selectFrom('conversation_members as m').innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['u.read_receipts']).where('m.conversation_id', '=', conversationId).where('m.user_id', '=', userId).executeTakeFirst()
+    .select(['u.read_receipts', 'm.state']).where('m.conversation_id', '=', conversationId).where('m.user_id', '=', userId).executeTakeFirst()
   if (!me) throw fail(404, 'not_found', 'There is no such conversation.')
   let query = db.selectFrom('conversation_members as m').innerJoin('users as u', 'u.id', 'm.user_id')
     .select(['u.id', 'u.display_name', 'u.last_seen_at', 'u.read_receipts', 'm.role', 'm.read_seq', 'm.state'])
     .where('m.conversation_id', '=', conversationId)
   if (after) query = query.where('u.id', '>', after)
+  if (only) query = query.where('u.id', '=', only)
   const rows = await query.orderBy('u.id').limit(limit).execute()
   // A direct conversation someone has not accepted shows nothing of the other's presence or reading.
-  const restricted = rows.some(row => row.state !== 'active')
+  const restricted = me.state !== 'active' || rows.some(row => row.state !== 'active')
   const hidden = (row: { id: string }) => restricted && row.id !== userId
   const presence = await Promise.all(rows.map(row => hidden(row) ? { status: 'offline' as const, lastSeen: null } : presenceOf(backends, row.id, row.last_seen_at)))
   return {

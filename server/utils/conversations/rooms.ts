@@ -114,8 +114,8 @@ export async function addMember(event: H3Event, backends: Backends, me: User, ro
   const { user, invited } = await findOrInviteUser(db, email)
   await runCommand(backends, roomId, me.id, { action: 'add', userId: user.id })
   if (invited) await sendInvitation(event, backends, me, email)
-  const { members } = await listMembers(backends, me.id, roomId, { after: undefined, limit: MAX_ROOM_MEMBERS })
-  return members.find(member => member.user.id === user.id) ?? { user: { id: user.id, displayName: user.display_name }, role: 'member', presence: { status: 'offline', lastSeen: null }, readSeq: null }
+  const [member] = (await listMembers(backends, me.id, roomId, { limit: 1, only: user.id })).members
+  return member ?? { user: { id: user.id, displayName: user.display_name }, role: 'member', presence: { status: 'offline', lastSeen: null }, readSeq: null }
 }
 
 export async function removeMember(backends: Backends, me: User, roomId: string, userId: string): Promise<void> {
@@ -124,8 +124,7 @@ export async function removeMember(backends: Backends, me: User, roomId: string,
 
 export async function setMemberRole(backends: Backends, me: User, roomId: string, userId: string, role: 'admin' | 'member'): Promise<Member> {
   await runCommand(backends, roomId, me.id, { action: 'role', userId, role })
-  const { members } = await listMembers(backends, me.id, roomId, { after: undefined, limit: MAX_ROOM_MEMBERS })
-  const member = members.find(candidate => candidate.user.id === userId)
+  const [member] = (await listMembers(backends, me.id, roomId, { limit: 1, only: userId })).members
   if (!member) throw fail(404, 'not_found', 'That person is not in this room.')
   return member
 }

@@ -1,7 +1,7 @@
 import type { ServerFrame } from '../../../shared/types/frames'
 import type { Store } from '../store/types'
 import { log } from '../log'
-import { applyMembership, localMembers, type MembershipChange } from './membership'
+import { applyMembership, localMembers, membershipOf, type MembershipChange } from './membership'
 import { deliverText, socketById, socketsOf } from './sockets'
 
 /** Who gets a frame: people (all their sockets), a conversation's members, or one socket. */
@@ -65,7 +65,8 @@ export function deliverHere(envelope: Envelope): number {
   if (envelope.frame || envelope.reply) {
     let text: string | undefined
     let reply: string | undefined
-    for (const socket of recipients(envelope.to)) {
+    const conversation = envelope.frame && 'conversationId' in envelope.frame ? envelope.frame.conversationId : undefined
+    for (const socket of recipients(envelope.to, conversation)) {
       if (socket.id === envelope.origin) {
         if (!envelope.reply) continue
         reply ??= JSON.stringify(envelope.reply)
@@ -82,14 +83,19 @@ export function deliverHere(envelope: Envelope): number {
   return delivered
 }
 
-function* recipients(to: Audience) {
+/** The sockets an audience names here; a frame of a conversation reaches only people in it. */
+function* recipients(to: Audience, conversation?: string) {
   if ('socket' in to) {
     const socket = socketById(to.socket)
     if (socket) yield socket
     return
   }
   if ('users' in to) {
-    for (const userId of to.users) yield* socketsOf(userId)
+    for (const userId of to.users) {
+      // Someone removed a moment ago hears nothing more of the room, whoever addressed them.
+      if (conversation && !membershipOf(userId, conversation)) continue
+      yield* socketsOf(userId)
+    }
     return
   }
   const members = localMembers(to.conversation)

@@ -34,7 +34,10 @@ interface Person {
 const people = new Map<string, Person>()
 const membersHere = new Map<string, Set<string>>()
 // Changes heard while a person's memberships are being read: applied on top of what was read.
-const loading = new Map<string, { journal: MembershipChange[], done: Promise<void> }>()
+// `forgotten`: their last socket closed meanwhile, so what was read is not kept.
+const loading = new Map<string, { journal: MembershipChange[], done: Promise<void>, forgotten: boolean }>()
+// One membership being read again (refreshMembership): a change heard meanwhile is newer than the read.
+const rereading = new Map<string, Set<{ heard?: Membership | null }>>()
 
 export function membershipOf(userId: string, conversationId: string): Membership | undefined {
   return people.get(userId)?.conversations.get(conversationId)
@@ -58,9 +61,14 @@ export function conversationsOf(userId: string): Iterable<[string, Membership]> 
 export async function loadMemberships(db: Kysely<Database>, userId: string): Promise<void> {
   if (people.has(userId)) return
   const pending = loading.get(userId)
-  if (pending) return pending.done
-  const journal: MembershipChange[] = []
-  const done = (async () => {
+  if (pending) {
+    // A socket opened again while the read was on its way: it needs what is read.
+    pending.forgotten = false
+    return pending.done
+  }
+  const state = { journal: [] as MembershipChange[], forgotten: false, done: Promise.resolve() }
+  loading.set(userId, state)
+  state.done = (async () => {
     try {
       const { rows } = await sql<{ conversation_id: string, kind: 'direct' | 'room', mine: string, peer: string | null, theirs: string | null }>`
         select m.conversation_id, c.kind, m.state as mine, o.user_id as peer, o.state as theirs
@@ -78,18 +86,20 @@ export async function loadMemberships(db: Kysely<Database>, userId: string): Pro
           incoming: row.mine === 'invited'
         })
       }
-      for (const change of journal) apply(change)
+      for (const change of state.journal) apply(change)
+      if (state.forgotten) forgetMemberships(userId)
     }
     finally {
       loading.delete(userId)
     }
   })()
-  loading.set(userId, { journal, done })
-  return done
+  return state.done
 }
 
 /** The person's last socket here closed. */
 export function forgetMemberships(userId: string) {
+  const pending = loading.get(userId)
+  if (pending) pending.forgotten = true
   const person = people.get(userId)
   if (!person) return
   people.delete(userId)
@@ -99,6 +109,7 @@ export function forgetMemberships(userId: string) {
 /** A membership change heard from the broadcast: only people with a socket here are kept. */
 export function applyMembership(change: MembershipChange) {
   loading.get(change.userId)?.journal.push(change)
+  for (const read of rereading.get(`${change.userId}:${change.conversationId}`) ?? []) read.heard = change.membership
   if (people.has(change.userId)) apply(change)
 }
 
@@ -131,15 +142,30 @@ function unplace(userId: string, conversationId: string) {
 /**
  * Reads one membership from the database and keeps it: for a conversation this instance has not
  * heard of yet (its creation is still on its way through the broadcast). Undefined: not a member.
+ * A change heard while the read is on its way is newer than what was read: it stands, so a removal
+ * arriving meanwhile is not undone by a read made before it.
  */
 export async function refreshMembership(db: Kysely<Database>, userId: string, conversationId: string): Promise<Membership | undefined> {
-  const row = await db.selectFrom('conversation_members as m')
-    .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
-    .leftJoin('conversation_members as o', join => join.onRef('o.conversation_id', '=', 'm.conversation_id').onRef('o.user_id', '<>', 'm.user_id').on('c.kind', '=', 'direct'))
-    .select(['c.kind', 'm.state as mine', 'o.user_id as peer', 'o.state as theirs'])
-    .where('m.conversation_id', '=', conversationId)
-    .where('m.user_id', '=', userId)
-    .executeTakeFirst()
+  const key = `${userId}:${conversationId}`
+  const read: { heard?: Membership | null } = {}
+  let reads = rereading.get(key)
+  if (!reads) rereading.set(key, reads = new Set())
+  reads.add(read)
+  let row
+  try {
+    row = await db.selectFrom('conversation_members as m')
+      .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
+      .leftJoin('conversation_members as o', join => join.onRef('o.conversation_id', '=', 'm.conversation_id').onRef('o.user_id', '<>', 'm.user_id').on('c.kind', '=', 'direct'))
+      .select(['c.kind', 'm.state as mine', 'o.user_id as peer', 'o.state as theirs'])
+      .where('m.conversation_id', '=', conversationId)
+      .where('m.user_id', '=', userId)
+      .executeTakeFirst()
+  }
+  finally {
+    reads.delete(read)
+    if (!reads.size) rereading.delete(key)
+  }
+  if (read.heard !== undefined) return read.heard ?? undefined
   if (!row) return undefined
   const membership: Membership = {
     kind: row.kind,
