@@ -29,6 +29,8 @@ export interface NatterOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[]
   fileLimit?: number
+  /** Sockets the bench opens, all from 127.0.0.1: the per-address and total caps are raised above it. */
+  sockets?: number
 }
 
 /** Starts the built bundle the way production does; resolves once /api/ready answers 200. */
@@ -51,6 +53,7 @@ export async function startNatter(options: NatterOptions): Promise<RunningServer
       // Every bench client signs in from its own (proxied) address: the per-IP code limit stays per person.
       NATTER_TRUST_PROXY: '1',
       NATTER_LOG_LEVEL: 'warn',
+      ...options.sockets && { NATTER_MAX_SOCKETS_PER_IP: String(options.sockets + 1000), NATTER_MAX_SOCKETS: String(Math.max(10_000, options.sockets + 1000)) },
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
