@@ -1,6 +1,7 @@
 // The floor Natter is measured against: a bare relay on `ws` speaking version 2's frames, with no
 // auth, persistence, bus or store. A client says who it is in the URL (`/ws?user=<id>`); the bench
-// tells it the conversations and their members first (`PUT /conversations`). A chat.send
+// tells it the conversations, their members and where their streams stand first
+// (`PUT /conversations`). A chat.send
 // { conversationId } takes the conversation's next seq, is acked to the sender and handed as one
 // chat.receive text to every other member's socket, in order, as the protocol client expects.
 // Runs on plain Node (type stripping), in its own process like the server:
@@ -26,8 +27,8 @@ const http = createServer((request, response) => {
     const chunks: Buffer[] = []
     request.on('data', chunk => chunks.push(chunk))
     request.on('end', () => {
-      const list = JSON.parse(Buffer.concat(chunks).toString()) as Array<{ id: string, members: string[] }>
-      for (const { id, members } of list) conversations.set(id, { id, members, direct: members.length === 2, seq: 0 })
+      const list = JSON.parse(Buffer.concat(chunks).toString()) as Array<{ id: string, members: string[], lastSeq: number }>
+      for (const { id, members, lastSeq } of list) conversations.set(id, { id, members, direct: members.length === 2, seq: Math.max(0, lastSeq) })
       response.writeHead(204)
       response.end()
     })

@@ -266,7 +266,8 @@ function relayTarget(relay: RunningServer): Target {
     label: 'relay',
     transport: (user, _index, extra) => new BenchTransport(relay.url, { socketQuery: `?user=${user.id}`, ...extra }),
     async prepare(users, conversations) {
-      const body = JSON.stringify(conversations.map(conversation => ({ id: conversation.id, members: conversation.members.map(member => users[member]!.id) })))
+      // Each stream goes on from where the clients follow it (a room's seeded events took the first seqs).
+      const body = JSON.stringify(conversations.map(conversation => ({ id: conversation.id, members: conversation.members.map(member => users[member]!.id), lastSeq: conversation.lastSeq })))
       const response = await fetch(`${relay.url}/conversations`, { method: 'PUT', body })
       if (!response.ok) throw new Error(`the relay answered ${response.status} to the conversations`)
     }
