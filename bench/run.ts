@@ -849,6 +849,7 @@ function roomsSteps(natter: SideResult, relay?: SideResult): string {
       `${step.missingDeliveries} / ${step.ackedNotReceived} / ${step.unanswered}`,
       sumErrors(step.errors),
       step.backlogged ? 'yes' : 'no',
+      step.loadAverage ?? '–',
       perDelivery({ cpuPercent: serverCores } as UsageSummary, step),
       ...processes.filter(label => !label.startsWith('natter')).map(label => perDelivery(usage[label], step)),
       servers.map(([, summary]) => `${summary?.rssMaxMB ?? '?'} MB`).join(' + '),
@@ -857,7 +858,7 @@ function roomsSteps(natter: SideResult, relay?: SideResult): string {
     ]
   })
   return table([
-    'step', 'offered msg/s', 'acked/s', 'deliveries/s', 'p50', 'p99', 'p99.9', 'max', 'p50 / p99 by kind', 'missing deliveries / messages / unanswered', 'refused (then resent)', 'backlog',
+    'step', 'offered msg/s', 'acked/s', 'deliveries/s', 'p50', 'p99', 'p99.9', 'max', 'p50 / p99 by kind', 'missing deliveries / messages / unanswered', 'refused (then resent)', 'backlog', 'load average (1 min)',
     'CPU per delivery: natter', ...processes.filter(label => !label.startsWith('natter')).map(label => `CPU per delivery: ${label}`), 'natter RSS max', 'relay p50 / p99 (deliveries/s)', 'CPU per delivery: relay'
   ], rows)
 }
@@ -935,13 +936,14 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
         sumErrors(step.errors),
         step.unanswered + step.ackedNotReceived,
         step.backlogged ? 'yes' : 'no',
+        step.loadAverage ?? '–',
         ms(relayStep?.receive.p50),
         ms(relayStep?.receive.p99),
         ratio(step.receive.p50, relayStep?.receive.p50),
         ratio(step.receive.p99, relayStep?.receive.p99)
       ]
     })
-    rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
+    rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'load average (1 min)', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
     if (scenario === 'throughput') goals.push(`highest rate held with send→receive p99 ≤ 50 ms and nothing lost: ${held ? `${held.rate} msg/s (acked ${held.ackedPerSecond.toFixed(0)}/s)` : 'none'} (goal ≥ 5,000 msg/s persisted): ${held && held.rate >= 5000 && lost === 0 ? 'met' : 'missed'}`)
   }
   let roomsTable = ''

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { build, type Histogram } from 'hdr-histogram-js'
 import { WebSocket } from 'ws'
@@ -147,6 +148,8 @@ export interface StepStats {
   gatewayToAck: Percentiles
   /** The backlog did not drain within settleMs after the step. */
   backlogged: boolean
+  /** The machine's 1-minute load average as the step's sends ended: the box is shared. */
+  loadAverage?: number
 }
 
 export interface SecondStats { second: number, sent: number, acked: number, delivered: number, receive: Percentiles, ack: Percentiles }
@@ -457,7 +460,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let firstDelivery = new Int32Array(1)
   let arrivals = new Float64Array(0)
   const startedAt = performance.now()
-  const stepBounds: Array<{ from: number, to: number, begin: number, end: number, backlogged: boolean }> = []
+  const stepBounds: Array<{ from: number, to: number, begin: number, end: number, backlogged: boolean, loadAverage: number }> = []
   if (options.warmupSeconds > 0 && options.steps.length) {
     const from = count
     await drive(-1, { ...options.steps[0]!, seconds: options.warmupSeconds })
@@ -470,12 +473,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const begin = performance.now()
     await drive(index, step)
     const end = performance.now()
+    const loadAverage = Math.round(loadavg()[0]! * 100) / 100
     const last = index === options.steps.length - 1
     const drained = await settle(from, count, last ? options.drainMs : options.settleMs)
-    stepBounds.push({ from, to: count, begin, end, backlogged: !drained })
+    stepBounds.push({ from, to: count, begin, end, backlogged: !drained, loadAverage })
     regroup()
     const stats = stepStats(stepBounds.length - 1)
-    log(`${target.label}: ${step.label ? `${step.label}, ` : ''}${step.rate} msg/s for ${step.seconds} s: acked ${stats.acked}/${stats.sent}, ${stats.deliveredPerSecond.toFixed(0)} deliveries/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, missing deliveries ${stats.missingDeliveries}, errors ${JSON.stringify(stats.errors)}${drained ? '' : ', backlog not drained'}`)
+    log(`${target.label}: ${step.label ? `${step.label}, ` : ''}${step.rate} msg/s for ${step.seconds} s: acked ${stats.acked}/${stats.sent}, ${stats.deliveredPerSecond.toFixed(0)} deliveries/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, missing deliveries ${stats.missingDeliveries}, errors ${JSON.stringify(stats.errors)}${drained ? '' : ', backlog not drained'}; load average ${loadAverage}`)
     if (!last && options.stopAfter?.(stats, index)) {
       log(`${target.label}: ramp stops after ${step.rate} msg/s`)
       break
@@ -589,7 +593,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   function stepStats(index: number): StepStats {
     const bound = stepBounds[index]!
     const step = options.steps[index]!
-    return statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged, step.label)
+    return { ...statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged, step.label), loadAverage: bound.loadAverage }
   }
 
   regroup()
