@@ -180,6 +180,8 @@ const resultsDir = join(root, 'bench/results', runName)
 mkdirSync(resultsDir, { recursive: true })
 const log = (line: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`)
 const t0 = performance.now()
+// Read when the harness starts: machine() is called when the report is written.
+const loadAtStart = loadavg().map(value => Math.round(value * 100) / 100)
 const notes: string[] = []
 
 interface Stack {
@@ -402,7 +404,8 @@ function machine() {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    loadAverageAtStart: loadavg().map(value => Math.round(value * 100) / 100),
+    loadAverageAtStart: loadAtStart,
+    loadAverageAtEnd: loadavg().map(value => Math.round(value * 100) / 100),
     shared: 'other builds, test runs and services run on the same machine at the same time'
   }
 }
@@ -786,7 +789,7 @@ async function connectionsScenario() {
 
 function header(info: ReturnType<typeof machine>, describe: Record<string, string>, seed: { users: number, method: string, seconds: number }) {
   return [
-    `Natter ${info.revision}. Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')} (${info.shared}).`,
+    `Natter ${info.revision}. Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at the end ${info.loadAverageAtEnd.join(' ')} (${info.shared}).`,
     `Backends: ${Object.entries(describe).map(([part, what]) => `${part}: ${what}`).join('; ')}. Instances: ${instances}.`,
     `Seeded ${seed.users} people ${seed.method === 'direct' ? 'directly through the app\'s services' : 'through the sign-in endpoints (mail catcher)'} in ${seed.seconds.toFixed(1)} s.`
   ].join('\n')
