@@ -1,6 +1,9 @@
-// The floor Natter is measured against: a bare relay on `ws` with the same frame shapes and no
-// auth, persistence, bus or store. A client says who it is in the URL (`/ws?user=<id>`); a
-// chat.send is acked to the sender and handed as chat.receive to the socket of its `to`.
+// The floor Natter is measured against: a bare relay on `ws` speaking version 2's frames, with no
+// auth, persistence, bus or store. A client says who it is in the URL (`/ws?user=<id>`); the bench
+// tells it the conversations, their members and where their streams stand first
+// (`PUT /conversations`). A chat.send
+// { conversationId } takes the conversation's next seq, is acked to the sender and handed as one
+// chat.receive text to every other member's socket, in order, as the protocol client expects.
 // Runs on plain Node (type stripping), in its own process like the server:
 //   node bench/relay.ts --port 4100
 import { randomUUID } from 'node:crypto'
@@ -8,25 +11,33 @@ import { createServer } from 'node:http'
 import { parseArgs } from 'node:util'
 import { WebSocketServer, type WebSocket } from 'ws'
 
+interface Conversation { id: string, members: string[], direct: boolean, seq: number }
+
 const { values } = parseArgs({ options: { port: { type: 'string', default: '4100' } } })
 const sockets = new Map<string, WebSocket>()
-const conversations = new Map<string, { id: string, seq: number }>()
-
-function conversationOf(a: string, b: string) {
-  const key = a < b ? `${a}:${b}` : `${b}:${a}`
-  let conversation = conversations.get(key)
-  if (!conversation) {
-    conversation = { id: randomUUID(), seq: 0 }
-    conversations.set(key, conversation)
-  }
-  return conversation
-}
+const conversations = new Map<string, Conversation>()
 
 const http = createServer((request, response) => {
-  response.writeHead(request.url === '/health' ? 200 : 404, { 'content-type': 'text/plain' })
-  response.end(request.url === '/health' ? 'ok' : 'not found')
+  if (request.url === '/health') {
+    response.writeHead(200, { 'content-type': 'text/plain' })
+    response.end('ok')
+    return
+  }
+  if (request.method === 'PUT' && request.url === '/conversations') {
+    const chunks: Buffer[] = []
+    request.on('data', chunk => chunks.push(chunk))
+    request.on('end', () => {
+      const list = JSON.parse(Buffer.concat(chunks).toString()) as Array<{ id: string, members: string[], lastSeq: number }>
+      for (const { id, members, lastSeq } of list) conversations.set(id, { id, members, direct: members.length === 2, seq: Math.max(0, lastSeq) })
+      response.writeHead(204)
+      response.end()
+    })
+    return
+  }
+  response.writeHead(404, { 'content-type': 'text/plain' })
+  response.end('not found')
 })
-const wss = new WebSocketServer({ server: http, path: '/ws', maxPayload: 16 * 1024 })
+const wss = new WebSocketServer({ server: http, path: '/ws', maxPayload: 64 * 1024 })
 
 wss.on('connection', (ws, request) => {
   const userId = new URL(request.url ?? '/', 'http://relay').searchParams.get('user') ?? randomUUID()
@@ -35,7 +46,7 @@ wss.on('connection', (ws, request) => {
     if (sockets.get(userId) === ws) sockets.delete(userId)
   })
   ws.on('message', (data) => {
-    let frame: { type?: string, to?: string, body?: string, clientId?: string }
+    let frame: { type?: string, conversationId?: string, body?: string, clientId?: string }
     try {
       frame = JSON.parse(String(data))
     }
@@ -47,14 +58,18 @@ wss.on('connection', (ws, request) => {
       ws.send('{"type":"pong"}')
       return
     }
-    if (frame.type !== 'chat.send' || typeof frame.to !== 'string' || typeof frame.body !== 'string') {
-      ws.send(JSON.stringify({ type: 'error', code: 'invalid_frame', message: 'Only chat.send and ping here.', ref: frame.clientId }))
+    const conversation = typeof frame.conversationId === 'string' ? conversations.get(frame.conversationId) : undefined
+    if (frame.type !== 'chat.send' || typeof frame.body !== 'string' || !conversation) {
+      ws.send(JSON.stringify({ type: 'error', code: 'invalid_frame', message: 'Only chat.send to a known conversation, and ping, here.', ref: frame.clientId }))
       return
     }
-    const conversation = conversationOf(userId, frame.to)
-    const message = { id: randomUUID(), conversationId: conversation.id, seq: ++conversation.seq, from: userId, to: frame.to, body: frame.body, timestamp: new Date().toISOString() }
-    ws.send(JSON.stringify({ type: 'chat.ack', clientId: frame.clientId, id: message.id, conversationId: message.conversationId, seq: message.seq, timestamp: message.timestamp }))
-    sockets.get(frame.to)?.send(JSON.stringify({ type: 'chat.receive', ...message }))
+    const id = randomUUID()
+    const seq = ++conversation.seq
+    const timestamp = new Date().toISOString()
+    const to = conversation.direct ? conversation.members.find(member => member !== userId) ?? null : null
+    ws.send(JSON.stringify({ type: 'chat.ack', clientId: frame.clientId, id, conversationId: conversation.id, seq, timestamp }))
+    const text = JSON.stringify({ type: 'chat.receive', id, conversationId: conversation.id, seq, from: userId, to, body: frame.body, timestamp, replyTo: null, attachments: [], mentions: [] })
+    for (const member of conversation.members) if (member !== userId) sockets.get(member)?.send(text)
   })
 })
 

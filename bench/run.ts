@@ -3,16 +3,17 @@
 //
 //   npm run bench -- <scenario> [--users N] [--rate R] [--duration S] [--backend embedded|real] [--instances 1|2]
 //
-// Scenarios: seed-100, users-1k, throughput, overload, connections, history. See docs/performance.md.
+// Scenarios: seed-100, users-1k, throughput, overload, connections, history, rooms. See
+// docs/performance.md. Every bench person is the page's own protocol client (shared/sdk), against
+// Natter and against the bare relay alike.
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { seedDirect, seedViaHttp, type BenchUser, type Seeded } from './seed'
+import { seedDirect, seedViaHttp, type BenchUser, type RoomPlan, type Seeded } from './seed'
 import { startMailCatcher } from './support/mail'
-import type { WebSocket } from 'ws'
-import { closeSockets, histogram, openSockets, percentiles, runLoad, type LoadResult, type Percentiles, type Step, type StepStats, type Target } from './support/load'
+import { BenchTransport, closeClients, histogram, openClients, percentiles, runLoad, type BenchClient, type LoadResult, type Percentiles, type Route, type Step, type StepStats, type Target } from './support/load'
 import { cleanup, fileLimit as openFileLimit, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
 import { explainHistory, readHistory, seedHistory } from './support/history'
 import { difference, scrape, type ServerMetrics } from './support/metrics'
@@ -21,7 +22,7 @@ import { ms, ratio, renderSvg, table, type Panel } from './support/report'
 import { pidsNamed, Sampler, type UsageSummary } from './support/sampler'
 import { ensureDatabase, root, startNatter, startPrivateKafka, startPrivateRedis, startRelay, type RunningServer } from './support/servers'
 
-const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'overload', 'connections', 'history'] as const
+const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'overload', 'connections', 'history', 'rooms'] as const
 type Scenario = typeof SCENARIOS[number]
 
 const { values, positionals } = parseArgs({
@@ -49,6 +50,12 @@ const { values, positionals } = parseArgs({
     'quiet': { type: 'string', default: '30' },
     'nice': { type: 'string', default: '0' },
     'quiet-timeout': { type: 'string', default: '0' },
+    'room-size': { type: 'string', default: '50' },
+    'direct-every': { type: 'string', default: '20' },
+    'big-rate': { type: 'string', default: '10' },
+    'big-duration': { type: 'string', default: '30' },
+    'ramp-seconds': { type: 'string', default: '15' },
+    'ramp-max': { type: 'string', default: '200' },
     'help': { type: 'boolean', default: false }
   }
 })
@@ -57,7 +64,8 @@ const scenario = positionals[0] as Scenario
 if (values.help || !SCENARIOS.includes(scenario)) {
   console.log(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--users N] [--rate R] [--duration S]
        [--backend embedded|real] [--instances 1|2] [--connections N] [--no-relay] [--cpu-prof]
-       [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]`)
+       [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]
+       rooms: [--room-size N] [--direct-every N] [--big-rate R] [--big-duration S] [--ramp-seconds S] [--ramp-max R]`)
   process.exit(values.help ? 0 : 2)
 }
 
@@ -82,7 +90,15 @@ const even = (n: number) => n + (n % 2)
 const MAX_PER_USER_RATE = 6
 const RAMP = [50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000]
 
-interface Plan { users: number, steps: Step[], warmup: number, relaySteps: (reached: number) => Step[], drainMs: number }
+/** A step as planned: its route (who writes to which conversation) is made once people are seeded. */
+type Traffic = 'pairs' | 'rooms' | 'big-room'
+interface StepPlan { rate: number, seconds: number, label?: string, traffic: Traffic }
+interface Plan { users: number, rooms: (users: number) => RoomPlan[], steps: StepPlan[], warmup: number, relaySteps: (reached: number) => StepPlan[], drainMs: number }
+
+const noRooms = () => []
+// A room has at most this many members (MAX_ROOM_MEMBERS).
+const BIG_ROOM = 1000
+const BIG_RAMP = [20, 30, 50, 75, 100, 150, 200, 300, 400]
 
 function plan(): Plan {
   const relaySeconds = num(values['relay-duration'], 20)
@@ -94,7 +110,7 @@ function plan(): Plan {
       const rate = num(values.rate, users / 2)
       const seconds = num(values.duration, 60)
       if (rate / users > MAX_PER_USER_RATE) throw new Error(`--rate ${rate} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
-      return { users, steps: [{ rate, seconds }], warmup: num(values.warmup, 3), relaySteps: () => [{ rate, seconds: Math.min(seconds, relaySeconds) }], drainMs: 20_000 }
+      return { users, rooms: noRooms, steps: [{ rate, seconds, traffic: 'pairs' }], warmup: num(values.warmup, 3), relaySteps: () => [{ rate, seconds: Math.min(seconds, relaySeconds), traffic: 'pairs' }], drainMs: 20_000 }
     }
     case 'throughput': {
       const users = even(num(values.users, 2000))
@@ -102,9 +118,9 @@ function plan(): Plan {
       const seconds = num(values.duration, 15)
       const rates = RAMP.filter(rate => rate <= top)
       if (!rates.length || rates[rates.length - 1]! < top) rates.push(top)
-      const steps = rates.map(rate => ({ rate, seconds }))
+      const steps = rates.map(rate => ({ rate, seconds, traffic: 'pairs' as const }))
       // A longer warm-up: a freshly started Kafka broker is still compiling its hot paths.
-      return { users, steps, warmup: num(values.warmup, 10), relaySteps: reached => steps.slice(0, reached), drainMs: 30_000 }
+      return { users, rooms: noRooms, steps, warmup: num(values.warmup, 10), relaySteps: reached => steps.slice(0, reached), drainMs: 30_000 }
     }
     case 'overload': {
       // --rate is the highest rate `throughput` held: this runs it, then twice it, then half of
@@ -113,15 +129,46 @@ function plan(): Plan {
       const users = even(num(values.users, Math.max(1000, Math.ceil(2 * held / MAX_PER_USER_RATE))))
       if (2 * held / users > MAX_PER_USER_RATE) throw new Error(`twice --rate ${held} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
       const seconds = num(values.duration, 30)
-      const steps = [{ rate: held, seconds: 15 }, { rate: 2 * held, seconds }, { rate: Math.round(held / 2), seconds }]
-      return { users, steps, warmup: num(values.warmup, 10), relaySteps: () => [], drainMs: 60_000 }
+      const steps = [{ rate: held, seconds: 15, traffic: 'pairs' as const }, { rate: 2 * held, seconds, traffic: 'pairs' as const }, { rate: Math.round(held / 2), seconds, traffic: 'pairs' as const }]
+      return { users, rooms: noRooms, steps, warmup: num(values.warmup, 10), relaySteps: () => [], drainMs: 60_000 }
     }
     case 'history':
-      return { users: even(num(values.users, 2000)), steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
+      return { users: even(num(values.users, 2000)), rooms: noRooms, steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
     case 'connections': {
       const count = num(values.connections, 5000)
       const users = even(num(values.users, backend === 'real' ? count : Math.min(count, 1000)))
-      return { users, steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
+      return { users, rooms: noRooms, steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
+    }
+    case 'rooms': {
+      // Everyone in one room of --room-size and one direct conversation; --rate messages a second
+      // over them (every --direct-every-th to a direct conversation), then everyone in one big room
+      // at --big-rate, then that room's rate ramped until p99 passes 200 ms or something is lost.
+      const users = even(num(values.users, 1000))
+      const size = num(values['room-size'], 50)
+      if (users % size || size < 2 || size > BIG_ROOM) throw new Error(`--room-size ${size}: from 2 to ${BIG_ROOM}, dividing --users ${users}`)
+      if (users > BIG_ROOM) throw new Error(`--users ${users}: the big room holds everyone, and a room holds at most ${BIG_ROOM}`)
+      const rate = num(values.rate, 100)
+      if (rate / users > MAX_PER_USER_RATE) throw new Error(`--rate ${rate} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
+      const bigRate = num(values['big-rate'], 10)
+      const rampSeconds = num(values['ramp-seconds'], 15)
+      const rampMax = Math.min(num(values['ramp-max'], 200), users * MAX_PER_USER_RATE)
+      const rooms = (count: number): RoomPlan[] => [
+        ...Array.from({ length: count / size }, (_, room) => ({ name: `Bench room ${room + 1}`, members: Array.from({ length: size }, (_, k) => room * size + k) })),
+        { name: 'Bench big room', members: Array.from({ length: count }, (_, k) => k) }
+      ]
+      const steps: StepPlan[] = [
+        { rate, seconds: num(values.duration, 60), label: `rooms of ${size} + direct`, traffic: 'rooms' },
+        { rate: bigRate, seconds: num(values['big-duration'], 30), label: `${users}-member room`, traffic: 'big-room' },
+        ...BIG_RAMP.filter(step => step > bigRate && step <= rampMax).map(step => ({ rate: step, seconds: rampSeconds, label: `${users}-member room, ramp`, traffic: 'big-room' as const }))
+      ]
+      return {
+        users,
+        rooms,
+        steps,
+        warmup: num(values.warmup, 5),
+        relaySteps: reached => steps.slice(0, reached).map((step, index) => index === 0 ? { ...step, seconds: Math.min(step.seconds, relaySeconds) } : step),
+        drainMs: 20_000
+      }
     }
   }
 }
@@ -133,17 +180,20 @@ const resultsDir = join(root, 'bench/results', runName)
 mkdirSync(resultsDir, { recursive: true })
 const log = (line: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`)
 const t0 = performance.now()
+// Read when the harness starts: machine() is called when the report is written.
+const loadAtStart = loadavg().map(value => Math.round(value * 100) / 100)
 const notes: string[] = []
 
 interface Stack {
   servers: RunningServer[]
   env: Record<string, string>
   pids: Record<string, number>
-  seed(count: number, label: string): Promise<Seeded>
+  seed(count: number, label: string, rooms?: RoomPlan[]): Promise<Seeded>
   describe: Record<string, string>
 }
 
-async function startStack(fileLimit?: number): Promise<Stack> {
+/** `sockets`: how many the bench opens, all from 127.0.0.1: the servers' caps are raised above it. */
+async function startStack(sockets: number, fileLimit?: number): Promise<Stack> {
   const pids: Record<string, number> = {}
   const describe: Record<string, string> = {}
   let env: Record<string, string>
@@ -154,7 +204,7 @@ async function startStack(fileLimit?: number): Promise<Stack> {
     describe.database = 'PGlite in the server process'
     describe.store = 'in-process'
     describe.bus = 'in-process'
-    seed = (count, label) => seedViaHttp(servers[0]!.url, mail, count, label)
+    seed = (count, label, rooms) => seedViaHttp(servers[0]!.url, mail, count, label, rooms)
   }
   else {
     await ensureDatabase(databaseUrl)
@@ -185,7 +235,7 @@ async function startStack(fileLimit?: number): Promise<Stack> {
     }
     describe.database = `PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`
     env = { DATABASE_URL: databaseUrl, REDIS_URL: redis, ...(scenario !== 'history' && { KAFKA_BROKERS: kafka }) }
-    seed = (count, label) => seedDirect({ DATABASE_URL: databaseUrl, REDIS_URL: redis }, count, label)
+    seed = (count, label, rooms) => seedDirect({ DATABASE_URL: databaseUrl, REDIS_URL: redis }, count, label, rooms)
   }
   describe.mail = backend === 'embedded' ? 'SMTP to the bench\'s mail catcher' : 'log (not used)'
   const servers: RunningServer[] = []
@@ -194,6 +244,7 @@ async function startStack(fileLimit?: number): Promise<Stack> {
       label: `natter-${i}`,
       env,
       fileLimit,
+      sockets,
       nodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resultsDir, '--cpu-prof-name', `natter-${i}.cpuprofile`] : []
     })
     servers.push(server)
@@ -208,25 +259,69 @@ function natterTarget(servers: RunningServer[]): Target {
   const serverOf = (index: number) => servers[index % servers.length]!
   return {
     label: 'natter',
-    url: (_user, index) => `${serverOf(index).url.replace(/^http/, 'ws')}/ws`,
-    headers: (user, index) => ({ cookie: user.cookie, origin: serverOf(index).url })
+    transport: (user, index, extra) => new BenchTransport(serverOf(index).url, { cookie: user.cookie, ip: user.ip, ...extra })
   }
 }
 
 function relayTarget(relay: RunningServer): Target {
   return {
     label: 'relay',
-    url: user => `${relay.url.replace(/^http/, 'ws')}/ws?user=${user.id}`,
-    headers: () => ({})
+    transport: (user, _index, extra) => new BenchTransport(relay.url, { socketQuery: `?user=${user.id}`, ...extra }),
+    async prepare(users, conversations) {
+      // Each stream goes on from where the clients follow it (a room's seeded events took the first seqs).
+      const body = JSON.stringify(conversations.map(conversation => ({ id: conversation.id, members: conversation.members.map(member => users[member]!.id), lastSeq: conversation.lastSeq })))
+      const response = await fetch(`${relay.url}/conversations`, { method: 'PUT', body })
+      if (!response.ok) throw new Error(`the relay answered ${response.status} to the conversations`)
+    }
   }
 }
+
+/** Who writes to which conversation, turn after turn: everyone in a shuffled round, evenly spaced. */
+function routeOf(traffic: Traffic, seeded: Seeded): Route {
+  const { users, conversations } = seeded
+  const order = users.map((_, index) => index)
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
+  }
+  const indexOf = new Map(conversations.map((conversation, index) => [conversation.id, index]))
+  const direct = users.map(user => indexOf.get(user.conversationId)!)
+  const rooms = conversations.map((conversation, index) => ({ conversation, index })).filter(({ conversation }) => conversation.kind === 'room')
+  const big = rooms.reduce((largest, room) => room.conversation.members.length > (largest?.conversation.members.length ?? 0) ? room : largest, rooms[0])
+  const roomOf: number[] = []
+  for (const { conversation, index } of rooms) {
+    if (conversation !== big?.conversation) for (const member of conversation.members) roomOf[member] ??= index
+  }
+  const n = order.length
+  switch (traffic) {
+    case 'pairs':
+      return (turn) => {
+        const sender = order[turn % n]!
+        return { sender, conversation: direct[sender]! }
+      }
+    case 'big-room':
+      return turn => ({ sender: order[turn % n]!, conversation: big!.index })
+    case 'rooms': {
+      // Each round, a different 1 in --direct-every people writes to their direct conversation.
+      const every = num(values['direct-every'], 20)
+      return (turn) => {
+        const position = turn % n
+        const sender = order[position]!
+        const toDirect = (Math.floor(turn / n) + position) % every === 0
+        return { sender, conversation: toDirect || roomOf[sender] === undefined ? direct[sender]! : roomOf[sender] }
+      }
+    }
+  }
+}
+
+const routed = (plans: StepPlan[], seeded: Seeded): Step[] => plans.map(({ traffic, ...plan }) => ({ ...plan, route: routeOf(traffic, seeded) }))
 
 interface StoredCheck { method: string, conversations: number, stored: number, acked: number, ackedNotStored: number, storedNotAcked: number, seconds: number }
 
 /** What the database holds for the bench's conversations, against what was acknowledged. */
-async function checkStored(stack: Stack, users: BenchUser[], ackedIds: Map<string, string[]>): Promise<StoredCheck> {
+async function checkStored(stack: Stack, seeded: Seeded, ackedIds: Map<string, string[]>): Promise<StoredCheck> {
   const started = performance.now()
-  const conversations = [...new Set(users.map(user => user.conversationId))]
+  const conversations = seeded.conversations.map(conversation => conversation.id)
   const stored = new Map<string, Set<string>>()
   let method: string
   if (backend === 'real') {
@@ -249,16 +344,16 @@ async function checkStored(stack: Stack, users: BenchUser[], ackedIds: Map<strin
   else {
     method = 'GET /api/conversations/{id}/messages?after=…&limit=200'
     const server = stack.servers[0]!
-    const memberOf = new Map(users.map(user => [user.conversationId, user]))
+    const memberOf = new Map(seeded.conversations.map(conversation => [conversation.id, seeded.users[conversation.members[0]!]!]))
     let next = 0
     await Promise.all(Array.from({ length: 4 }, async () => {
       while (next < conversations.length) {
         const conversationId = conversations[next++]!
         const member = memberOf.get(conversationId)!
         const set = new Set<string>()
-        // Bounded: no conversation in a bench run holds more than 200 pages.
-        for (let after = 0, page = 0; page < 200; page++) {
-          const response = await fetch(`${server.url}/api/conversations/${conversationId}/messages?after=${after}&limit=200`, { headers: { cookie: member.cookie, origin: server.url } })
+        // Bounded: no conversation in a bench run holds more than 1,000 pages.
+        for (let after = 0, page = 0; page < 1000; page++) {
+          const response = await fetch(`${server.url}/api/conversations/${conversationId}/messages?after=${after}&limit=200`, { headers: { 'cookie': member.cookie, 'origin': server.url, 'x-forwarded-for': member.ip } })
           if (!response.ok) throw new Error(`history answered ${response.status} for ${conversationId}`)
           const { messages } = await response.json() as { messages: Array<{ id: string, seq: number }> }
           for (const message of messages) set.add(message.id)
@@ -309,7 +404,8 @@ function machine() {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    loadAverageAtStart: loadavg().map(value => Math.round(value * 100) / 100),
+    loadAverageAtStart: loadAtStart,
+    loadAverageAtEnd: loadavg().map(value => Math.round(value * 100) / 100),
     shared: 'other builds, test runs and services run on the same machine at the same time'
   }
 }
@@ -329,13 +425,15 @@ interface SideResult {
   serverMetrics?: Record<string, ServerMetrics>
   stored?: StoredCheck
   lost?: { ackedNotReceived: number, ackedNotStored: number }
+  /** Each step's CPU and memory, per process, over the step's own window. */
+  stepUsage: Array<Record<string, UsageSummary | undefined>>
   series: Record<string, Array<[number, number]>>
 }
 
 const groups = (): Record<string, () => number[]> => (backend === 'real' ? { postgres: () => pidsNamed('postgres') } : {})
 const quiet = () => waitForQuiet(num(values.quiet, 30), Math.max(0, Number(values['quiet-timeout']) || 0) * 1000, log)
 
-async function measure(target: Target, users: BenchUser[], steps: Step[], pids: Record<string, number>, serverLabels: string[], stack?: Stack): Promise<SideResult> {
+async function measure(target: Target, seeded: Seeded, steps: Step[], pids: Record<string, number>, serverLabels: string[], stack?: Stack): Promise<SideResult> {
   const servers = stack?.servers ?? []
   let scrapesBefore: Awaited<ReturnType<typeof scrape>>[] = []
   const calm = await quiet()
@@ -345,7 +443,8 @@ async function measure(target: Target, users: BenchUser[], steps: Step[], pids: 
   const rssBefore = serverLabels.reduce((sum, label) => sum + (sampler.usage(label)?.rssEndMB ?? 0), 0)
   let rssAfterOpen = 0
   const load = await runLoad({
-    users,
+    users: seeded.users,
+    conversations: seeded.conversations,
     target,
     steps,
     warmupSeconds: settings.warmup,
@@ -353,7 +452,7 @@ async function measure(target: Target, users: BenchUser[], steps: Step[], pids: 
     drainMs: settings.drainMs,
     settleMs: 5000,
     pingEveryMs: 25_000,
-    stopAfter: scenario === 'throughput' ? stopRamp : undefined,
+    stopAfter: scenario === 'throughput' ? stopRamp : scenario === 'rooms' ? stopBigRoomRamp : undefined,
     afterOpen: async () => {
       await sleep(2000)
       sampler.now()
@@ -374,6 +473,7 @@ async function measure(target: Target, users: BenchUser[], steps: Step[], pids: 
     quiet: calm,
     serverMetrics: servers.length ? Object.fromEntries(servers.map((server, index) => [server.label, difference(scrapesBefore[index] ?? [], scrapesAfter[index] ?? [])])) : undefined,
     rssPerSocketKB: Math.round(((rssAfterOpen - rssBefore) * 1024) / load.sockets * 10) / 10,
+    stepUsage: load.steps.map(step => usageOf(sampler, tracked, step.begin, step.end)),
     series: {}
   }
   const begin = load.measuredAt
@@ -382,7 +482,7 @@ async function measure(target: Target, users: BenchUser[], steps: Step[], pids: 
     side.series[`${label} RSS MB`] = (sampler.points.get(label) ?? []).filter(p => p.at >= begin).map(p => [(p.at - begin) / 1000, p.rssMB])
   }
   if (stack) {
-    side.stored = await checkStored(stack, users, load.ackedIds)
+    side.stored = await checkStored(stack, seeded, load.ackedIds)
     side.lost = { ackedNotReceived: load.all.ackedNotReceived, ackedNotStored: side.stored.ackedNotStored }
     log(`stored check (${side.stored.method}): ${side.stored.stored} rows, ${side.stored.acked} acked, ${side.stored.ackedNotStored} acked but not stored, ${side.stored.storedNotAcked} stored without an ack seen`)
   }
@@ -399,6 +499,13 @@ function stopRamp(step: StepStats): boolean {
   return stop
 }
 
+// The big room's ramp (step 1 on) ends at the first step past 200 ms p99, or with anything lost or left behind.
+const BIG_ROOM_P99_MS = 200
+function stopBigRoomRamp(step: StepStats, index: number): boolean {
+  if (index < 1) return false
+  return step.receive.p99 > BIG_ROOM_P99_MS || step.backlogged || step.ackedNotReceived > 0 || step.unanswered > 0
+}
+
 function heldRate(steps: StepStats[]): StepStats | undefined {
   const held = steps.filter(step => step.receive.p99 <= 50 && !step.backlogged && step.unanswered === 0 && step.ackedNotReceived === 0
     && Object.keys(step.errors).length === 0)
@@ -408,13 +515,14 @@ function heldRate(steps: StepStats[]): StepStats | undefined {
 async function loadScenario() {
   const fileLimit = settings.users + 4096
   raiseFileLimit(process.pid, fileLimit)
-  const stack = await startStack(fileLimit)
+  const stack = await startStack(settings.users, fileLimit)
   const label = `bench-${Date.now().toString(36)}`
-  log(`seeding ${settings.users} people in ${settings.users / 2} conversations (${backend === 'real' ? 'directly through the app\'s services' : 'through the sign-in endpoints'})`)
-  const seeded = await stack.seed(settings.users, label)
+  const rooms = settings.rooms(settings.users)
+  log(`seeding ${settings.users} people in ${settings.users / 2} direct conversations${rooms.length ? ` and ${rooms.length} rooms` : ''} (${backend === 'real' ? 'directly through the app\'s services' : 'through the sign-in endpoints'})`)
+  const seeded = await stack.seed(settings.users, label, rooms)
   log(`seeded in ${seeded.seconds.toFixed(1)} s`)
   const serverLabels = stack.servers.map(server => server.label)
-  const natter = await measure(natterTarget(stack.servers), seeded.users, settings.steps, stack.pids, serverLabels, stack)
+  const natter = await measure(natterTarget(stack.servers), seeded, routed(settings.steps, seeded), stack.pids, serverLabels, stack)
   const serverLogs = stack.servers.map(server => ({ label: server.label, tail: server.logs.slice(-40) }))
   for (const server of stack.servers) await server.stop()
   let profiles: ProfileSummary[] = []
@@ -426,8 +534,8 @@ async function loadScenario() {
   if (values.relay && !values['no-relay'] && scenario !== 'overload') {
     const server = await startRelay(fileLimit)
     log(`relay at ${server.url} (pid ${server.pid})`)
-    const steps = settings.relaySteps(natter.load.steps.length)
-    relay = await measure(relayTarget(server), seeded.users, steps, { relay: server.pid }, ['relay'])
+    const steps = routed(settings.relaySteps(natter.load.steps.length), seeded)
+    relay = await measure(relayTarget(server), seeded, steps, { relay: server.pid }, ['relay'])
     await server.stop()
   }
   await report({ stack, seeded, natter, relay, profiles, serverLogs })
@@ -508,28 +616,28 @@ async function connectionsSide(target: Target, users: BenchUser[], count: number
   // Opened in five chunks with the RSS read after each: the slope says more than two noisy points.
   const rssPoints: Array<[number, number]> = [[0, await stableRss(sampler, label)]]
   await memoryPoint(0)
-  const sockets: WebSocket[] = []
+  const clients: BenchClient[] = []
   const connect = histogram()
   let openSeconds = 0
   let failed: string | undefined
   const chunk = Math.ceil(count / 5)
   for (let from = 0; from < count && !failed; from += chunk) {
-    const opened = await openSockets(people.slice(from, from + chunk), target, 200, localAddress, from)
-    sockets.push(...opened.sockets)
+    // The clients' own ping is an hour away: the idle phase hears only the server's heartbeat.
+    const opened = await openClients(people.slice(from, from + chunk), target, { pingEveryMs: 3_600_000, concurrency: 200, localAddress, offset: from })
+    clients.push(...opened.clients)
     connect.add(opened.connect)
     openSeconds += opened.seconds
     failed = opened.failed
-    rssPoints.push([sockets.length, await stableRss(sampler, label)])
-    await memoryPoint(sockets.length)
-    log(`${label}: ${sockets.length} sockets open, RSS ${rssPoints[rssPoints.length - 1]![1].toFixed(1)} MB${failed ? `; opening stopped: ${failed}` : ''}`)
+    rssPoints.push([clients.length, await stableRss(sampler, label)])
+    await memoryPoint(clients.length)
+    log(`${label}: ${clients.length} sockets open, RSS ${rssPoints[rssPoints.length - 1]![1].toFixed(1)} MB${failed ? `; opening stopped: ${failed}` : ''}`)
   }
-  const open = sockets.length
+  const open = clients.length
   const baseline = { rssEndMB: rssPoints[0]![1] }
   const pongs = { count: 0 }
   const rtt = histogram()
-  const pingAt = new Float64Array(sockets.length)
-  sockets.forEach((ws, index) => ws?.on('message', (data) => {
-    if (String(data) !== '{"type":"pong"}') return
+  const pingAt = new Float64Array(clients.length)
+  clients.forEach(({ natter }, index) => natter.on('pong', () => {
     pongs.count++
     if (pingAt[index]) rtt.recordValue(Math.max(1, Math.round((performance.now() - pingAt[index]) * 1000)))
   }))
@@ -540,17 +648,16 @@ async function connectionsSide(target: Target, users: BenchUser[], count: number
   sampler.now()
   const idleTo = performance.now()
   const idle = sampler.usage(label, idleFrom, idleTo)!
-  // Pinging: every socket sends the app's ping once per pingEveryMs, spread evenly.
+  // Pinging: every client sends the app's ping through its protocol client once per pingEveryMs, spread evenly.
   const pingFrom = performance.now()
   let sent = 0
-  const live = sockets.filter(Boolean)
-  const perSlice = Math.ceil(live.length / (pingEveryMs / 100))
+  const perSlice = Math.ceil(clients.length / (pingEveryMs / 100))
   const timer = setInterval(() => {
     const now = performance.now()
     for (let k = 0; k < perSlice; k++) {
-      const index = (sent + k) % live.length
+      const index = (sent + k) % clients.length
       pingAt[index] = now
-      live[index]!.send('{"type":"ping"}')
+      clients[index]!.natter.send({ type: 'ping' })
     }
     sent += perSlice
   }, 100)
@@ -561,7 +668,7 @@ async function connectionsSide(target: Target, users: BenchUser[], count: number
   const pingTo = performance.now()
   const pinging = sampler.usage(label, pingFrom, pingTo)!
   sampler.stop()
-  await closeSockets(live)
+  await closeClients(clients)
   const pingsPerSecond = sent / ((pingTo - pingFrom) / 1000)
   const series: ConnectionsSide['series'] = {
     [`${label} RSS MB`]: (sampler.points.get(label) ?? []).map(p => [(p.at - begin) / 1000, p.rssMB]),
@@ -594,7 +701,7 @@ async function connectionsScenario() {
   const asked = num(values.connections, 5000)
   const fileLimit = asked + 8192
   const mine = raiseFileLimit(process.pid, fileLimit)
-  const stack = await startStack(fileLimit)
+  const stack = await startStack(asked, fileLimit)
   // Each socket is an open file on both ends. Without CAP_SYS_RESOURCE the hard limit stays put.
   const serverLimit = Math.min(...stack.servers.map(server => openFileLimit(server.pid)))
   const count = Math.min(asked, mine - 500, serverLimit - 500)
@@ -682,7 +789,7 @@ async function connectionsScenario() {
 
 function header(info: ReturnType<typeof machine>, describe: Record<string, string>, seed: { users: number, method: string, seconds: number }) {
   return [
-    `Natter ${info.revision}. Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')} (${info.shared}).`,
+    `Natter ${info.revision}. Machine: ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at the end ${info.loadAverageAtEnd.join(' ')} (${info.shared}).`,
     `Backends: ${Object.entries(describe).map(([part, what]) => `${part}: ${what}`).join('; ')}. Instances: ${instances}.`,
     `Seeded ${seed.users} people ${seed.method === 'direct' ? 'directly through the app\'s services' : 'through the sign-in endpoints (mail catcher)'} in ${seed.seconds.toFixed(1)} s.`
   ].join('\n')
@@ -711,6 +818,52 @@ function cpuPerMessageRows(natter: SideResult, relay?: SideResult): Array<Array<
     ...labels.map(label => [`CPU per message: ${label}`, `${cpuPerMessage(natter, label)} ms`, label.startsWith('natter') && relayCost ? `${relayCost} ms` : '–', label.startsWith('natter') ? ratio(cpuPerMessage(natter, label), relayCost) : '']),
     ...(labels.length > 1 ? [['CPU per message: all of the above', `${Math.round(total * 1000) / 1000} ms`, relayCost ? `${relayCost} ms` : '–', ratio(total, relayCost)]] : [])
   ]
+}
+
+/** The big room's highest step (after the first phase) with p99 within bounds and nothing lost. */
+function roomsCeiling(steps: StepStats[]): StepStats | undefined {
+  const held = steps.slice(1).filter(step => step.receive.p99 <= BIG_ROOM_P99_MS && !step.backlogged && step.unanswered === 0 && step.ackedNotReceived === 0)
+  return held.sort((a, b) => b.deliveredPerSecond - a.deliveredPerSecond)[0]
+}
+
+/** CPU time per delivery in µs over one step: the process's cores over the step's deliveries a second. */
+function perDelivery(usage: UsageSummary | undefined, step: StepStats): string {
+  if (!usage || !step.deliveredPerSecond) return '–'
+  return `${Math.round((usage.cpuPercent / 100) * 1e6 / step.deliveredPerSecond)} µs`
+}
+
+function roomsSteps(natter: SideResult, relay?: SideResult): string {
+  const processes = Object.keys(natter.usage).filter(label => natter.usage[label])
+  const rows = natter.load.steps.map((step, index) => {
+    const usage = natter.stepUsage[index] ?? {}
+    const relayStep = relay?.load.steps[index]
+    const servers = Object.entries(usage).filter(([label]) => label.startsWith('natter'))
+    const serverCores = servers.reduce((sum, [, summary]) => sum + (summary?.cpuPercent ?? 0), 0)
+    return [
+      step.label ?? '',
+      step.rate,
+      step.ackedPerSecond.toFixed(0),
+      step.deliveredPerSecond.toFixed(0),
+      ms(step.receive.p50),
+      ms(step.receive.p99),
+      ms(step.receive.p999),
+      ms(step.receive.max),
+      Object.entries(step.receiveBy).map(([kind, p]) => `${kind} ${ms(p.p50)} / ${ms(p.p99)}`).join('; '),
+      `${step.missingDeliveries} / ${step.ackedNotReceived} / ${step.unanswered}`,
+      sumErrors(step.errors),
+      step.backlogged ? 'yes' : 'no',
+      step.loadAverage ?? '–',
+      perDelivery({ cpuPercent: serverCores } as UsageSummary, step),
+      ...processes.filter(label => !label.startsWith('natter')).map(label => perDelivery(usage[label], step)),
+      servers.map(([, summary]) => `${summary?.rssMaxMB ?? '?'} MB`).join(' + '),
+      relayStep ? `${ms(relayStep.receive.p50)} / ${ms(relayStep.receive.p99)} (${relayStep.deliveredPerSecond.toFixed(0)}/s)` : '–',
+      relayStep ? perDelivery(relay?.stepUsage[index]?.relay, relayStep) : '–'
+    ]
+  })
+  return table([
+    'step', 'offered msg/s', 'acked/s', 'deliveries/s', 'p50', 'p99', 'p99.9', 'max', 'p50 / p99 by kind', 'missing deliveries / messages / unanswered', 'refused (then resent)', 'backlog', 'load average (1 min)',
+    'CPU per delivery: natter', ...processes.filter(label => !label.startsWith('natter')).map(label => `CPU per delivery: ${label}`), 'natter RSS max', 'relay p50 / p99 (deliveries/s)', 'CPU per delivery: relay'
+  ], rows)
 }
 
 const sumErrors = (errors: Record<string, number>) => Object.entries(errors).map(([code, n]) => `${code}: ${n}`).join(', ') || 'none'
@@ -743,13 +896,16 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
     ['messages sent / acked / received', `${natter.load.all.sent} / ${natter.load.all.acked} / ${natter.load.all.received}`, relay ? `${relay.load.all.sent} / ${relay.load.all.acked} / ${relay.load.all.received}` : '–', ''],
     ['errors by code', sumErrors(natter.load.all.errors), relay ? sumErrors(relay.load.all.errors) : '–', ''],
     ['unanswered after the drain', natter.load.all.unanswered, relay?.load.all.unanswered ?? '–', ''],
-    ['lost: acked, never received', natter.load.all.ackedNotReceived, relay?.load.all.ackedNotReceived ?? '–', ''],
+    ['lost: acked, not received by every other member', natter.load.all.ackedNotReceived, relay?.load.all.ackedNotReceived ?? '–', ''],
+    ['deliveries made / missing (each message × the other members)', `${natter.load.all.deliveries} / ${natter.load.all.missingDeliveries}`, relay ? `${relay.load.all.deliveries} / ${relay.load.all.missingDeliveries}` : '–', ''],
+    ['client: reconnects / stream gaps not replayed / duplicate acks / misdirected', `${natter.load.reconnects} / ${natter.load.gaps} / ${natter.load.duplicates.acks} / ${natter.load.duplicates.misdirected}`, relay ? `${relay.load.reconnects} / ${relay.load.gaps} / ${relay.load.duplicates.acks} / ${relay.load.duplicates.misdirected}` : '–', ''],
+    ['client pings: sent / pongs; ping → pong p50 / p99', `${natter.load.pings.sent} / ${natter.load.pings.pongs}; ${ms(natter.load.pings.rtt.p50)} / ${ms(natter.load.pings.rtt.p99)}`, relay ? `${relay.load.pings.sent} / ${relay.load.pings.pongs}; ${ms(relay.load.pings.rtt.p50)} / ${ms(relay.load.pings.rtt.p99)}` : '–', ''],
     ['lost: acked, not in the database', natter.stored?.ackedNotStored ?? '–', 'no database', ''],
     ['rows in the database (stored without an ack seen)', natter.stored ? `${natter.stored.stored} (${natter.stored.storedNotAcked})` : '–', '–', ''],
     ...serverUsage.map(([label, usage]) => [`${label} CPU (100 % = one core)`, usage ? `${usage.cpuPercent} %` : '–', relay?.usage.relay ? `${relay.usage.relay.cpuPercent} %` : '–', ratio(usage?.cpuPercent, relay?.usage.relay?.cpuPercent)]),
     ...serverUsage.map(([label, usage]) => [`${label} RSS start → max`, usage ? `${usage.rssStartMB} → ${usage.rssMaxMB} MB` : '–', relay?.usage.relay ? `${relay.usage.relay.rssStartMB} → ${relay.usage.relay.rssMaxMB} MB` : '–', '']),
     ['server RSS per socket (after opening)', `${natter.rssPerSocketKB} KB`, relay ? `${relay.rssPerSocketKB} KB` : '–', ratio(natter.rssPerSocketKB, relay?.rssPerSocketKB)],
-    ...(['kafka', 'redis', 'postgres'] as const).filter(label => natter.usage[label]).map(label => [`${label} CPU${label === 'postgres' ? ' (the whole server)' : ''}`, `${natter.usage[label]!.cpuPercent} %`, '–', '']),
+    ...(['kafka', 'redis', 'postgres'] as const).filter(label => natter.usage[label]).map(label => [`${label} CPU${label === 'postgres' ? ' (the whole server, other users\' sessions included)' : ''}`, `${natter.usage[label]!.cpuPercent} %`, '–', '']),
     ...cpuPerMessageRows(natter, relay),
     ['machine busy (100 % = all cores)', `${natter.machineBusyPercent} %`, relay ? `${relay.machineBusyPercent} %` : '–', ''],
     ['other processes on the box (cores)', natter.othersCores, relay?.othersCores ?? '–', ''],
@@ -786,14 +942,28 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
         sumErrors(step.errors),
         step.unanswered + step.ackedNotReceived,
         step.backlogged ? 'yes' : 'no',
+        step.loadAverage ?? '–',
         ms(relayStep?.receive.p50),
         ms(relayStep?.receive.p99),
         ratio(step.receive.p50, relayStep?.receive.p50),
         ratio(step.receive.p99, relayStep?.receive.p99)
       ]
     })
-    rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
+    rampTable = table(['offered msg/s', 'acked/s', 'delivered/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'unanswered + not received', 'backlog', 'load average (1 min)', 'relay p50', 'relay p99', 'p50 ×', 'p99 ×'], rampRows)
     if (scenario === 'throughput') goals.push(`highest rate held with send→receive p99 ≤ 50 ms and nothing lost: ${held ? `${held.rate} msg/s (acked ${held.ackedPerSecond.toFixed(0)}/s)` : 'none'} (goal ≥ 5,000 msg/s persisted): ${held && held.rate >= 5000 && lost === 0 ? 'met' : 'missed'}`)
+  }
+  let roomsTable = ''
+  let ceiling: StepStats | undefined
+  if (scenario === 'rooms') {
+    ceiling = roomsCeiling(natter.load.steps)
+    roomsTable = roomsSteps(natter, relay)
+    const [first, big] = natter.load.steps
+    if (first) {
+      goals.push(`${first.label}, ${first.rate} msg/s (${first.deliveredPerSecond.toFixed(0)} deliveries/s): send→receive p99 over every recipient ${ms(first.receive.p99)} (goal ≤ 50 ms on the real backends): ${first.receive.p99 <= 50 ? 'met' : 'missed'}`)
+    }
+    if (big) goals.push(`${big.label}, ${big.rate} msg/s (${big.deliveredPerSecond.toFixed(0)} deliveries/s): p50 ${ms(big.receive.p50)}, p99 ${ms(big.receive.p99)}, p99.9 ${ms(big.receive.p999)}, max ${ms(big.receive.max)}`)
+    goals.push(`deliveries/s ceiling (the big room's highest step with p99 ≤ ${BIG_ROOM_P99_MS} ms and nothing lost): ${ceiling ? `${ceiling.deliveredPerSecond.toFixed(0)} deliveries/s at ${ceiling.rate} msg/s (p99 ${ms(ceiling.receive.p99)})` : 'none'}${natter.load.steps.length === settings.steps.length && ceiling === natter.load.steps[natter.load.steps.length - 1] ? ' (the ramp ended before p99 passed; raise --ramp-max)' : ''}`)
+    goals.push(`deliveries missing (acknowledged, some member never got it): ${natter.load.all.missingDeliveries} of ${natter.load.all.deliveries + natter.load.all.missingDeliveries} (goal 0)`)
   }
   if (scenario === 'overload') {
     const [, over, after] = natter.load.steps
@@ -814,6 +984,7 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
     natter: { ...natter, load: stripIds(natter.load) },
     relay: relay && { ...relay, load: stripIds(relay.load) },
     heldRate: held?.rate,
+    deliveriesCeiling: ceiling && { rate: ceiling.rate, deliveriesPerSecond: Math.round(ceiling.deliveredPerSecond), p99: ceiling.receive.p99 },
     lost,
     goals,
     profiles,
@@ -828,6 +999,7 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
     '',
     table(['figure', 'Natter', 'relay', 'Natter/relay'], rows),
     ...(rampTable ? ['', '## Ramp', '', rampTable] : []),
+    ...(roomsTable ? ['', '## Steps (send → receive over every recipient of every message)', '', roomsTable] : []),
     '',
     '## Goals',
     '',
@@ -919,7 +1091,7 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
 
 async function historyScenario() {
   const rows = num(values.rows, 10_000_000)
-  const stack = await startStack()
+  const stack = await startStack(settings.users)
   log(`seeding ${settings.users} people (fixed addresses: a later run finds them again)`)
   const seeded = await stack.seed(settings.users, 'history')
   log(`seeded in ${seeded.seconds.toFixed(1)} s; filling ${rows} messages`)
@@ -943,8 +1115,11 @@ async function historyScenario() {
   const writes = writeRate
     ? await runLoad({
         users: seeded.users,
+        // Their streams stand past the seeded history (and earlier runs' writes): the clients
+        // follow each from the first frame they see.
+        conversations: seeded.conversations.map(conversation => ({ ...conversation, lastSeq: -1 })),
         target: natterTarget([server]),
-        steps: [{ rate: writeRate, seconds: seconds + 4 }],
+        steps: [{ rate: writeRate, seconds: seconds + 4, route: routeOf('pairs', seeded) }],
         warmupSeconds: 2,
         bodyChars: num(values.body, 100),
         drainMs: 10_000,

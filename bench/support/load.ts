@@ -1,23 +1,98 @@
-import { randomBytes } from 'node:crypto'
+import { loadavg } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { build, type Histogram } from 'hdr-histogram-js'
 import { WebSocket } from 'ws'
-import type { BenchUser } from '../seed'
+import type { Method, SocketLike, Transport } from '../../shared/sdk/api'
+import { NatterClient } from '../../shared/sdk/client'
+import { NodeTransport } from '../../shared/sdk/node'
+import type { BenchConversation, BenchUser } from '../seed'
 import { sleep } from './procs'
 
-/** Where one bench person's socket goes: Natter (cookie + Origin) or the relay (id in the URL). */
-export interface Target {
-  label: string
-  url(user: BenchUser, index: number): string
-  headers(user: BenchUser, index: number): Record<string, string>
+/**
+ * How a bench person's protocol client reaches the server: the REST calls through NodeTransport
+ * (the person's cookie and address), the socket opened here so that the bench can pick the local
+ * address (more than ~28k sockets need several), see a refused upgrade's status, and time the
+ * client's own pings as they leave.
+ */
+export class BenchTransport implements Transport {
+  /** Why the last socket did not open (a refused upgrade's status, or the error). */
+  failure?: string
+  socket?: WebSocket
+  private readonly http: NodeTransport
+
+  constructor(readonly base: string, private readonly options: { cookie?: string, ip?: string, socketQuery?: string, localAddress?: string, onPing?: () => void }) {
+    const cookies = new Map<string, string>()
+    const [name, ...value] = (options.cookie ?? '').split('=')
+    if (name && value.length) cookies.set(name, value.join('='))
+    this.http = new NodeTransport(base, { cookies, headers: options.ip ? { 'x-forwarded-for': options.ip } : {} })
+  }
+
+  csrfToken() {
+    return this.http.csrfToken()
+  }
+
+  fetch(path: string, init: { method: Method, headers: Record<string, string>, body?: string }) {
+    return this.http.fetch(path, init)
+  }
+
+  openSocket(path: string): SocketLike {
+    const cookie = this.http.cookieHeader()
+    const ws = new WebSocket(`${this.base.replace(/^http/, 'ws')}${path}${this.options.socketQuery ?? ''}`, {
+      headers: { origin: this.http.origin, ...(cookie && { cookie }) },
+      perMessageDeflate: false,
+      localAddress: this.options.localAddress,
+      handshakeTimeout: 30_000
+    })
+    this.failure = undefined
+    ws.once('error', (error) => {
+      this.failure ??= error.message
+    })
+    const onPing = this.options.onPing
+    if (onPing) {
+      // The client's own ping, timed as it leaves: its pong is heard through client.on('pong').
+      const send = ws.send.bind(ws) as (text: string) => void
+      ws.send = ((text: string) => {
+        if (text === PING) onPing()
+        send(text)
+      }) as typeof ws.send
+    }
+    this.socket = ws
+    return ws as unknown as SocketLike
+  }
 }
 
-export interface Step { rate: number, seconds: number }
+const PING = '{"type":"ping"}'
+
+/** Where bench person `index`'s client connects: Natter (cookie + Origin) or the relay (id in the URL). */
+export interface Target {
+  label: string
+  transport(user: BenchUser, index: number, extra: { localAddress?: string, onPing?: () => void }): BenchTransport
+  /** Told the run's conversations before any socket opens (the relay routes by them). */
+  prepare?(users: BenchUser[], conversations: BenchConversation[]): Promise<void>
+}
+
+/** One bench person's tab: the page's protocol client and its transport. */
+export interface BenchClient {
+  natter: NatterClient
+  transport: BenchTransport
+}
+
+/** Which conversation the `turn`-th message of a step goes to, and who writes it (indices). */
+export type Route = (turn: number) => { sender: number, conversation: number }
+
+export interface Step {
+  rate: number
+  seconds: number
+  /** A name for the report (e.g. "rooms of 50 + direct", "1,000-member room"). */
+  label?: string
+  route: Route
+}
 
 export interface LoadOptions {
   users: BenchUser[]
+  conversations: BenchConversation[]
   target: Target
-  /** Open loop: each step sends `rate` messages a second, round-robin over the people. */
+  /** Open loop: each step sends `rate` messages a second, as its route says. */
   steps: Step[]
   warmupSeconds: number
   bodyChars: number
@@ -25,13 +100,13 @@ export interface LoadOptions {
   drainMs: number
   /** Between ramp steps: the backlog of one step must not land in the next one's figures. */
   settleMs: number
-  /** The app-level ping every socket sends, as the browser client does (25 s). */
+  /** The client's own ping (pingEveryMs), as the browser's (25 s). */
   pingEveryMs: number
   /** Asked after each step; true ends the ramp. */
   stopAfter?: (step: StepStats, index: number) => boolean
-  /** Called once every socket is open, before the first message: a moment to sample the server. */
+  /** Called once every client is connected, before the first message: a moment to sample the server. */
   afterOpen?: () => Promise<void>
-  /** Socket i goes out from this local address (more than ~28k sockets need several). */
+  /** Client i's socket goes out from this local address. */
   localAddress?: (index: number) => string | undefined
   log?: (line: string) => void
 }
@@ -39,25 +114,42 @@ export interface LoadOptions {
 export interface Percentiles { count: number, mean: number, p50: number, p90: number, p99: number, p999: number, max: number }
 
 export interface StepStats {
+  label?: string
   rate: number
   seconds: number
+  /** When the step's sends began and ended (performance.now()): the window for CPU figures. */
+  begin: number
+  end: number
   sent: number
   acked: number
+  /** Messages every other member received. */
   received: number
+  /** Messages refused at least once, by the last code (the outbox sends retryable ones again). */
   errors: Record<string, number>
+  /** Neither acknowledged nor refused for good after the drain. */
   unanswered: number
+  /** Acknowledged, but some member never got it. */
   ackedNotReceived: number
+  /** Deliveries due (each message × the other members) and made. */
+  deliveriesExpected: number
+  deliveries: number
+  missingDeliveries: number
   /** Per second over the step's window, by arrival time. */
   ackedPerSecond: number
   deliveredPerSecond: number
   ack: Percentiles
+  /** Send → chat.receive, every recipient of every message. */
   receive: Percentiles
+  /** The same by kind of conversation. */
+  receiveBy: Partial<Record<BenchConversation['kind'], Percentiles>>
   /** Send → the server's acceptance time (the ack's timestamp, same machine clock): the wait before the gateway took the frame. */
   toGateway: Percentiles
   /** The ack's timestamp → the ack: bus, persister and fanout. */
   gatewayToAck: Percentiles
   /** The backlog did not drain within settleMs after the step. */
   backlogged: boolean
+  /** The machine's 1-minute load average as the step's sends ended: the box is shared. */
+  loadAverage?: number
 }
 
 export interface SecondStats { second: number, sent: number, acked: number, delivered: number, receive: Percentiles, ack: Percentiles }
@@ -75,12 +167,16 @@ export interface LoadResult {
   /** Everything after the warm-up, all steps together. */
   total: StepStats
   /** Every message, the warm-up's too: what the loss count is about. */
-  all: { sent: number, acked: number, received: number, unanswered: number, ackedNotReceived: number, errors: Record<string, number> }
+  all: { sent: number, acked: number, received: number, unanswered: number, ackedNotReceived: number, missingDeliveries: number, deliveries: number, errors: Record<string, number> }
   perSecond: SecondStats[]
-  duplicates: { acks: number, receives: number, misdirected: number }
+  duplicates: { acks: number, misdirected: number }
+  /** Stream gaps the client could not replay, and reconnects after the first open. */
+  gaps: number
+  reconnects: number
   pings: { sent: number, pongs: number, rtt: Percentiles }
   otherFrames: Record<string, number>
-  closedEarly: number
+  /** Error frames that named no message of the run, by code. */
+  unrefErrors: Record<string, number>
   /** The generator's own health: if its event loop lags, the figures are the generator's. */
   generator: { loopDelayP99Ms: number, loopDelayMaxMs: number, scheduleLagP99Ms: number, cpuSeconds: number }
   /** Message ids acknowledged, per conversation: what the database must hold. */
@@ -106,47 +202,71 @@ export function percentiles(h: Histogram): Percentiles {
   }
 }
 
+const micros = (ms: number) => Math.max(1, Math.round(ms * 1000))
+
 const FILLER = 'the quick brown fox jumps over the lazy dog and then naps in the warm afternoon sun '.repeat(60)
-const ERROR_CODES = ['', 'rate_limited', 'unavailable', 'internal', 'not_a_contact', 'invalid_frame', 'invalid_json', 'unknown_type', 'frame_too_large', 'other']
+const ERROR_CODES = ['', 'rate_limited', 'unavailable', 'internal', 'not_a_contact', 'not_found', 'forbidden', 'blocked', 'duplicate_client_id', 'invalid_frame', 'invalid_json', 'unknown_type', 'frame_too_large', 'other']
+// What the outbox sends again by itself; any other refusal is final.
+const RETRYABLE = new Set(['rate_limited', 'unavailable', 'internal'])
+const OTHER_FRAMES = ['presence.update', 'typing.update', 'read.update', 'room.update'] as const
+
+export interface OpenOptions {
+  /** The client's ping interval; a long one keeps the sockets idle. */
+  pingEveryMs: number
+  concurrency?: number
+  localAddress?: (index: number) => string | undefined
+  /** Client i is bench person `offset + i` (the target picks the instance by it). */
+  offset?: number
+  onPing?: (index: number) => void
+}
 
 /**
- * Opens one socket per person, `concurrency` upgrades at a time. The first refusal stops new
- * upgrades; the sockets already open are returned with the reason, so they can be closed.
+ * Starts one protocol client per person, `concurrency` at a time, each until its socket is open.
+ * The first refusal stops new ones; the clients already open are returned with the reason, so
+ * they can be stopped.
  */
-export async function openSockets(users: BenchUser[], target: Target, concurrency = 100, localAddress?: (index: number) => string | undefined, offset = 0): Promise<{ sockets: WebSocket[], connect: Histogram, seconds: number, failed?: string }> {
-  const sockets: WebSocket[] = []
+export async function openClients(users: BenchUser[], target: Target, options: OpenOptions): Promise<{ clients: BenchClient[], connect: Histogram, seconds: number, failed?: string }> {
+  const clients: BenchClient[] = []
   const connect = histogram()
   const started = performance.now()
+  const offset = options.offset ?? 0
   let next = 0
   let failed: string | undefined
-  await Promise.all(Array.from({ length: Math.min(concurrency, users.length) }, async () => {
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 100, users.length) }, async () => {
     while (next < users.length && !failed) {
       const index = next++
       const user = users[index]!
       const at = performance.now()
-      const ws = new WebSocket(target.url(user, index + offset), { headers: target.headers(user, index + offset), perMessageDeflate: false, localAddress: localAddress?.(index + offset), handshakeTimeout: 30_000 })
-      try {
-        await new Promise<void>((resolve, reject) => {
-          ws.once('open', () => resolve())
-          ws.once('unexpected-response', (_request, response) => reject(new Error(`${target.label}: upgrade refused with ${response.statusCode} for socket ${index + offset}`)))
-          ws.once('error', error => reject(new Error(`${target.label}: socket ${index + offset}: ${error.message}`)))
+      const onPing = options.onPing
+      const transport = target.transport(user, index + offset, { localAddress: options.localAddress?.(index + offset), onPing: onPing && (() => onPing(index)) })
+      const natter = new NatterClient({ transport, userId: user.id, pingEveryMs: options.pingEveryMs })
+      const outcome = await new Promise<string | undefined>((resolve) => {
+        const stop = natter.onState((state) => {
+          if (state === 'connected' || state === 'reconnecting' || state === 'idle') {
+            stop()
+            resolve(state === 'connected' ? undefined : `${target.label}: socket ${index + offset}: ${transport.failure ?? state}`)
+          }
         })
-      }
-      catch (error) {
-        failed ??= error instanceof Error ? error.message : String(error)
-        ws.terminate()
+        natter.start()
+      })
+      if (outcome) {
+        failed ??= outcome
+        natter.stop()
         return
       }
-      connect.recordValue(Math.max(1, Math.round((performance.now() - at) * 1000)))
-      sockets[index] = ws
+      connect.recordValue(micros(performance.now() - at))
+      clients[index] = { natter, transport }
     }
   }))
-  return { sockets: sockets.filter(Boolean), connect, seconds: (performance.now() - started) / 1000, failed }
+  return { clients: clients.filter(Boolean), connect, seconds: (performance.now() - started) / 1000, failed }
 }
 
-export async function closeSockets(sockets: WebSocket[]) {
-  const closing = sockets.filter(Boolean).map(ws => new Promise<void>((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve()
+/** Stops every client (a 1000 close, as a closing tab) and waits for its socket to close. */
+export async function closeClients(clients: BenchClient[]) {
+  await Promise.all(clients.map(({ natter, transport }) => new Promise<void>((resolve) => {
+    const ws = transport.socket
+    natter.stop()
+    if (!ws || ws.readyState === WebSocket.CLOSED) return resolve()
     const timer = setTimeout(() => {
       ws.terminate()
       resolve()
@@ -155,146 +275,152 @@ export async function closeSockets(sockets: WebSocket[]) {
       clearTimeout(timer)
       resolve()
     })
-    ws.close(1000, 'bench done')
-  }))
-  await Promise.all(closing)
+  })))
+}
+
+/** A growable list of (message, arrival) pairs: one per recipient of every message. */
+class Deliveries {
+  length = 0
+  message = new Int32Array(1 << 16)
+  at = new Float64Array(1 << 16)
+
+  push(message: number, at: number) {
+    if (this.length === this.message.length) {
+      const message = new Int32Array(this.length * 2)
+      message.set(this.message)
+      this.message = message
+      const arrival = new Float64Array(this.length * 2)
+      arrival.set(this.at)
+      this.at = arrival
+    }
+    this.message[this.length] = message
+    this.at[this.length++] = at
+  }
 }
 
 /**
- * Drives chat.send frames open-loop and times every message from the moment its frame is handed
- * to the socket to its chat.ack (sender) and its chat.receive (recipient). The hot path only
- * stores timestamps; every figure is computed afterwards.
+ * Drives messages open-loop through each person's protocol client (`sendMessage`, its outbox)
+ * and times every message from the moment it is handed to the client to its chat.ack (sender)
+ * and to its chat.receive at every other member's client. The hot path only stores timestamps;
+ * every figure is computed afterwards.
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const { users, target } = options
+  const { users, target, conversations } = options
   const log = options.log ?? (() => {})
   const capacity = Math.ceil(options.steps.reduce((sum, step) => sum + step.rate * step.seconds, 0) + (options.steps[0]?.rate ?? 0) * options.warmupSeconds) + 16
   const sentAt = new Float64Array(capacity)
   const ackAt = new Float64Array(capacity)
-  const recvAt = new Float64Array(capacity)
   const acceptedAt = new Float64Array(capacity)
   const timeOrigin = performance.timeOrigin
   const stepOf = new Int16Array(capacity)
   const errorOf = new Uint8Array(capacity)
-  const senderOf = new Int32Array(capacity)
+  const conversationOf = new Int32Array(capacity)
+  const gotOf = new Uint16Array(capacity)
   const idOf: string[] = []
-  const errorCounts = new Map<string, number>()
-  const duplicates = { acks: 0, receives: 0, misdirected: 0 }
+  const indexOfClientId = new Map<string, number>()
+  const deliveries = new Deliveries()
+  const unrefErrors: Record<string, number> = {}
+  const duplicates = { acks: 0, misdirected: 0 }
   const otherFrames: Record<string, number> = {}
   const pingRtt = histogram()
   const pings = { sent: 0, pongs: 0 }
   const pingAt = new Float64Array(users.length)
-  let closedEarly = 0
+  let gaps = 0
+  let reconnects = 0
   let finished = false
 
-  // A client id per message that carries its index: no map lookups on the hot path.
-  const prefix = (() => {
-    const hex = randomBytes(8).toString('hex')
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(12, 15)}-8${hex.slice(0, 3)}-`
-  })()
-  const indexOfClientId = (clientId: unknown) => (typeof clientId === 'string' && clientId.startsWith(prefix) ? Number.parseInt(clientId.slice(24), 16) : -1)
-
-  const opened = await openSockets(users, target, 100, options.localAddress)
+  await target.prepare?.(users, conversations)
+  const opened = await openClients(users, target, {
+    pingEveryMs: options.pingEveryMs,
+    localAddress: options.localAddress,
+    onPing: (me) => {
+      pings.sent++
+      pingAt[me] = performance.now()
+    }
+  })
   if (opened.failed) {
-    await closeSockets(opened.sockets)
+    await closeClients(opened.clients)
     throw new Error(opened.failed)
   }
-  const sockets = opened.sockets
-  log(`${target.label}: ${sockets.length} sockets open in ${opened.seconds.toFixed(1)} s`)
+  const clients = opened.clients
+  log(`${target.label}: ${clients.length} clients connected in ${opened.seconds.toFixed(1)} s`)
+
+  clients.forEach(({ natter }, me) => {
+    const myId = users[me]!.id
+    natter.onState((state) => {
+      if (state === 'reconnecting' && !finished) reconnects++
+    })
+    natter.onGap(() => {
+      gaps++
+    })
+    natter.on('chat.ack', (frame) => {
+      const now = performance.now()
+      const index = indexOfClientId.get(frame.clientId)
+      if (index === undefined) return
+      if (ackAt[index]) {
+        duplicates.acks++
+        return
+      }
+      ackAt[index] = now
+      acceptedAt[index] = Date.parse(frame.timestamp) - timeOrigin
+      idOf[index] = frame.id
+    })
+    natter.on('chat.receive', (frame) => {
+      const now = performance.now()
+      // My own messages come back as the ack, applied to the stream by the client.
+      if (frame.from === myId) return
+      const body = frame.body
+      const index = body.charCodeAt(0) === 35 ? Number.parseInt(body.slice(1, body.indexOf(' ')), 10) : -1
+      if (!(index >= 0 && index < capacity)) return
+      if (conversations[conversationOf[index]!]!.id !== frame.conversationId) duplicates.misdirected++
+      gotOf[index] = gotOf[index]! + 1
+      deliveries.push(index, now)
+    })
+    natter.on('error', (frame) => {
+      const code = ERROR_CODES.includes(frame.code) ? frame.code : 'other'
+      const index = frame.ref === undefined ? undefined : indexOfClientId.get(frame.ref)
+      if (index !== undefined) errorOf[index] = ERROR_CODES.indexOf(code)
+      else unrefErrors[code] = (unrefErrors[code] ?? 0) + 1
+    })
+    natter.on('pong', () => {
+      pings.pongs++
+      if (pingAt[me]) pingRtt.recordValue(micros(performance.now() - pingAt[me]))
+      pingAt[me] = 0
+    })
+    for (const type of OTHER_FRAMES) {
+      natter.on(type, () => {
+        otherFrames[type] = (otherFrames[type] ?? 0) + 1
+      })
+    }
+  })
+  // Each client follows its conversations from where their streams stand, as the page does
+  // once it has loaded their newest messages: a gap after that is replayed from the events.
+  for (const conversation of conversations) {
+    if (conversation.lastSeq < 0) continue
+    for (const member of conversation.members) clients[member]?.natter.track(conversation.id, conversation.lastSeq)
+  }
   await options.afterOpen?.()
 
-  sockets.forEach((ws, me) => {
-    const myId = users[me]!.id
-    ws.on('close', () => {
-      if (!finished) closedEarly++
-    })
-    ws.on('message', (data) => {
-      const now = performance.now()
-      const frame = JSON.parse(String(data))
-      switch (frame.type) {
-        case 'chat.ack': {
-          const index = indexOfClientId(frame.clientId)
-          if (index < 0) return
-          if (ackAt[index]) {
-            duplicates.acks++
-            return
-          }
-          ackAt[index] = now
-          acceptedAt[index] = Date.parse(frame.timestamp) - timeOrigin
-          idOf[index] = `${frame.conversationId}/${frame.id}`
-          return
-        }
-        case 'chat.receive': {
-          if (frame.from === myId) return
-          if (frame.to !== myId) duplicates.misdirected++
-          const body = frame.body as string
-          const index = body.charCodeAt(0) === 35 ? Number.parseInt(body.slice(1, body.indexOf(' ')), 10) : -1
-          if (!(index >= 0 && index < capacity)) return
-          if (recvAt[index]) {
-            duplicates.receives++
-            return
-          }
-          recvAt[index] = now
-          return
-        }
-        case 'error': {
-          const code = ERROR_CODES.includes(frame.code) ? frame.code : 'other'
-          const index = indexOfClientId(frame.ref)
-          if (index >= 0 && !errorOf[index]) errorOf[index] = ERROR_CODES.indexOf(code)
-          else errorCounts.set(`${code} (no ref)`, (errorCounts.get(`${code} (no ref)`) ?? 0) + 1)
-          return
-        }
-        case 'pong':
-          pings.pongs++
-          if (pingAt[me]) pingRtt.recordValue(Math.max(1, Math.round((now - pingAt[me]) * 1000)))
-          pingAt[me] = 0
-          return
-        default:
-          otherFrames[frame.type] = (otherFrames[frame.type] ?? 0) + 1
-      }
-    })
-  })
-
-  // Each person writes to their partner; a shuffled round-robin spaces each one's messages evenly.
-  const order = users.map((_, index) => index)
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[order[i], order[j]] = [order[j]!, order[i]!]
-  }
-  const heads = users.map(user => `{"type":"chat.send","to":"${users[user.partner]!.id}","body":"#`)
   const filler = FILLER.slice(0, Math.max(1, options.bodyChars - 8))
   let count = 0
   let turn = 0
   const scheduleLag = histogram()
 
-  function send(step: number) {
-    const sender = order[turn++ % order.length]!
-    const ws = sockets[sender]!
+  function send(step: number, route: Route) {
+    const { sender, conversation } = route(turn++)
     const index = count++
-    const clientId = prefix + index.toString(16).padStart(12, '0')
     sentAt[index] = performance.now()
     stepOf[index] = step
-    senderOf[index] = sender
-    ws.send(`${heads[sender]}${index} ${filler}","clientId":"${clientId}"}`)
+    conversationOf[index] = conversation
+    const entry = clients[sender]!.natter.sendMessage(conversations[conversation]!.id, `#${index} ${filler}`)
+    indexOfClientId.set(entry.clientId, index)
   }
-
-  const pinger = setInterval(() => {
-    // Every socket pings once per pingEveryMs, spread over the interval in 100 ms slices.
-    const slice = Math.ceil(sockets.length / (options.pingEveryMs / 100))
-    const now = performance.now()
-    for (let k = 0; k < slice; k++) {
-      const index = (pings.sent + k) % sockets.length
-      pingAt[index] = now
-      sockets[index]!.send('{"type":"ping"}')
-    }
-    pings.sent += slice
-  }, 100)
 
   const loop = monitorEventLoopDelay({ resolution: 10 })
   loop.enable()
   const cpuBefore = process.cpuUsage()
 
-  async function drive(step: number, rate: number, seconds: number) {
+  async function drive(step: number, { rate, seconds, route }: { rate: number, seconds: number, route: Route }) {
     const begin = performance.now()
     const total = Math.round(rate * seconds)
     let done = 0
@@ -303,19 +429,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       const due = Math.min(total, Math.floor((rate * elapsed) / 1000) + 1)
       while (done < due) {
         const intended = begin + (done * 1000) / rate
-        scheduleLag.recordValue(Math.max(1, Math.round((performance.now() - intended) * 1000)))
-        send(step)
+        scheduleLag.recordValue(micros(performance.now() - intended))
+        send(step, route)
         done++
       }
       await sleep(1)
     }
   }
 
+  const expected = (index: number) => conversations[conversationOf[index]!]!.members.length - 1
+  const refusedForGood = (index: number) => errorOf[index] !== 0 && !RETRYABLE.has(ERROR_CODES[errorOf[index]!]!)
+
   function outstanding(from: number, to: number) {
     let open = 0
     for (let i = from; i < to; i++) {
-      if (errorOf[i]) continue
-      if (!ackAt[i] || !recvAt[i]) open++
+      if (ackAt[i] ? gotOf[i]! < expected(i) : !refusedForGood(i)) open++
     }
     return open
   }
@@ -329,11 +457,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     return !outstanding(from, to)
   }
 
+  let firstDelivery = new Int32Array(1)
+  let arrivals = new Float64Array(0)
   const startedAt = performance.now()
-  const stepBounds: Array<{ from: number, to: number, begin: number, end: number, backlogged: boolean }> = []
+  const stepBounds: Array<{ from: number, to: number, begin: number, end: number, backlogged: boolean, loadAverage: number }> = []
   if (options.warmupSeconds > 0 && options.steps.length) {
     const from = count
-    await drive(-1, options.steps[0]!.rate, options.warmupSeconds)
+    await drive(-1, { ...options.steps[0]!, seconds: options.warmupSeconds })
     await settle(from, count, options.settleMs)
     log(`${target.label}: warm-up done (${count - from} messages)`)
   }
@@ -341,13 +471,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   for (const [index, step] of options.steps.entries()) {
     const from = count
     const begin = performance.now()
-    await drive(index, step.rate, step.seconds)
+    await drive(index, step)
     const end = performance.now()
+    const loadAverage = Math.round(loadavg()[0]! * 100) / 100
     const last = index === options.steps.length - 1
     const drained = await settle(from, count, last ? options.drainMs : options.settleMs)
-    stepBounds.push({ from, to: count, begin, end, backlogged: !drained })
-    const stats = stepStats(index)
-    log(`${target.label}: ${step.rate} msg/s for ${step.seconds} s: acked ${stats.ackedPerSecond.toFixed(0)}/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, errors ${JSON.stringify(stats.errors)}${drained ? '' : ', backlog not drained'}`)
+    stepBounds.push({ from, to: count, begin, end, backlogged: !drained, loadAverage })
+    regroup()
+    const stats = stepStats(stepBounds.length - 1)
+    log(`${target.label}: ${step.label ? `${step.label}, ` : ''}${step.rate} msg/s for ${step.seconds} s: acked ${stats.acked}/${stats.sent}, ${stats.deliveredPerSecond.toFixed(0)} deliveries/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, missing deliveries ${stats.missingDeliveries}, errors ${JSON.stringify(stats.errors)}${drained ? '' : ', backlog not drained'}; load average ${loadAverage}`)
     if (!last && options.stopAfter?.(stats, index)) {
       log(`${target.label}: ramp stops after ${step.rate} msg/s`)
       break
@@ -357,10 +489,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   await settle(measuredFrom, count, options.drainMs)
   const endedAt = performance.now()
   finished = true
-  clearInterval(pinger)
   loop.disable()
   const cpu = process.cpuUsage(cpuBefore)
-  await closeSockets(sockets)
+  await closeClients(clients)
+
+  // Every delivery grouped by message (a prefix sum over the messages, then their arrivals):
+  // the per-step, per-kind and per-second figures read it. Rebuilt when a ramp asks mid-run.
+  function regroup() {
+    firstDelivery = new Int32Array(count + 1)
+    for (let d = 0; d < deliveries.length; d++) firstDelivery[deliveries.message[d]! + 1] = firstDelivery[deliveries.message[d]! + 1]! + 1
+    for (let i = 0; i < count; i++) firstDelivery[i + 1] = firstDelivery[i + 1]! + firstDelivery[i]!
+    arrivals = new Float64Array(deliveries.length)
+    const fill = firstDelivery.slice(0, count)
+    for (let d = 0; d < deliveries.length; d++) {
+      const message = deliveries.message[d]!
+      arrivals[fill[message]!] = deliveries.at[d]!
+      fill[message] = fill[message]! + 1
+    }
+  }
 
   function errorsOf(from: number, to: number) {
     const errors: Record<string, number> = {}
@@ -372,9 +518,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     return errors
   }
 
-  function statsBetween(from: number, to: number, begin: number, end: number, rate: number, seconds: number, backlogged: boolean): StepStats {
+  function statsBetween(from: number, to: number, begin: number, end: number, rate: number, seconds: number, backlogged: boolean, label?: string): StepStats {
     const ack = histogram()
     const receive = histogram()
+    const receiveBy = { direct: histogram(), room: histogram() }
     const toGateway = histogram()
     const gatewayToAck = histogram()
     let acked = 0
@@ -383,40 +530,60 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     let ackedNotReceived = 0
     let ackedInWindow = 0
     let deliveredInWindow = 0
+    let deliveriesExpected = 0
+    let delivered = 0
+    let missingDeliveries = 0
     for (let i = from; i < to; i++) {
+      const due = expected(i)
+      const got = firstDelivery[i + 1]! - firstDelivery[i]!
+      deliveriesExpected += due
+      delivered += got
       if (ackAt[i]) {
         acked++
-        ack.recordValue(Math.max(1, Math.round((ackAt[i]! - sentAt[i]!) * 1000)))
+        ack.recordValue(micros(ackAt[i]! - sentAt[i]!))
         if (acceptedAt[i]) {
-          toGateway.recordValue(Math.max(1, Math.round((acceptedAt[i]! - sentAt[i]!) * 1000)))
-          gatewayToAck.recordValue(Math.max(1, Math.round((ackAt[i]! - acceptedAt[i]!) * 1000)))
+          toGateway.recordValue(micros(acceptedAt[i]! - sentAt[i]!))
+          gatewayToAck.recordValue(micros(ackAt[i]! - acceptedAt[i]!))
         }
         if (ackAt[i]! >= begin && ackAt[i]! < end) ackedInWindow++
-        if (!recvAt[i]) ackedNotReceived++
+        if (got < due) {
+          ackedNotReceived++
+          missingDeliveries += due - got
+        }
       }
-      else if (!errorOf[i]) {
+      else if (!refusedForGood(i)) {
         unanswered++
       }
-      if (recvAt[i]) {
-        received++
-        receive.recordValue(Math.max(1, Math.round((recvAt[i]! - sentAt[i]!) * 1000)))
-        if (recvAt[i]! >= begin && recvAt[i]! < end) deliveredInWindow++
+      if (got >= due) received++
+      const byKind = receiveBy[conversations[conversationOf[i]!]!.kind]
+      for (let d = firstDelivery[i]!; d < firstDelivery[i + 1]!; d++) {
+        const latency = micros(arrivals[d]! - sentAt[i]!)
+        receive.recordValue(latency)
+        byKind.recordValue(latency)
+        if (arrivals[d]! >= begin && arrivals[d]! < end) deliveredInWindow++
       }
     }
     const window = (end - begin) / 1000
     return {
+      label,
       rate,
       seconds,
+      begin,
+      end,
       sent: to - from,
       acked,
       received,
       errors: errorsOf(from, to),
       unanswered,
       ackedNotReceived,
+      deliveriesExpected,
+      deliveries: delivered,
+      missingDeliveries,
       ackedPerSecond: window > 0 ? ackedInWindow / window : 0,
       deliveredPerSecond: window > 0 ? deliveredInWindow / window : 0,
       ack: percentiles(ack),
       receive: percentiles(receive),
+      receiveBy: Object.fromEntries(Object.entries(receiveBy).filter(([, h]) => h.totalCount).map(([kind, h]) => [kind, percentiles(h)])),
       toGateway: percentiles(toGateway),
       gatewayToAck: percentiles(gatewayToAck),
       backlogged
@@ -426,39 +593,40 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   function stepStats(index: number): StepStats {
     const bound = stepBounds[index]!
     const step = options.steps[index]!
-    return statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged)
+    return { ...statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged, step.label), loadAverage: bound.loadAverage }
   }
 
+  regroup()
   const steps = stepBounds.map((_, index) => stepStats(index))
   const first = stepBounds[0]
   const lastBound = stepBounds[stepBounds.length - 1]
+  const seconds = steps.reduce((sum, step) => sum + step.seconds, 0)
   const total = first && lastBound
-    ? statsBetween(first.from, lastBound.to, first.begin, lastBound.end, steps.reduce((sum, step) => sum + step.rate * step.seconds, 0) / steps.reduce((sum, step) => sum + step.seconds, 0), steps.reduce((sum, step) => sum + step.seconds, 0), steps.some(step => step.backlogged))
+    ? statsBetween(first.from, lastBound.to, first.begin, lastBound.end, steps.reduce((sum, step) => sum + step.rate * step.seconds, 0) / seconds, seconds, steps.some(step => step.backlogged))
     : statsBetween(0, 0, 0, 0, 0, 0, false)
-  for (const [key, value] of errorCounts) total.errors[key] = value
   const whole = statsBetween(0, count, startedAt, endedAt, 0, 0, false)
-  const all = { sent: whole.sent, acked: whole.acked, received: whole.received, unanswered: whole.unanswered, ackedNotReceived: whole.ackedNotReceived, errors: whole.errors }
+  const all = { sent: whole.sent, acked: whole.acked, received: whole.received, unanswered: whole.unanswered, ackedNotReceived: whole.ackedNotReceived, missingDeliveries: whole.missingDeliveries, deliveries: whole.deliveries, errors: whole.errors }
 
   // Per second of the measured run, by send time for latency and by arrival time for rates.
   const perSecond: SecondStats[] = []
   if (first) {
-    const seconds = Math.ceil((endedAt - first.begin) / 1000)
-    const rows = Array.from({ length: seconds }, (_, second) => ({ second, sent: 0, acked: 0, delivered: 0, ackH: histogram(), recvH: histogram() }))
+    const length = Math.ceil((endedAt - first.begin) / 1000)
+    const rows = Array.from({ length }, (_, second) => ({ second, sent: 0, acked: 0, delivered: 0, ackH: histogram(), recvH: histogram() }))
     const row = (at: number) => rows[Math.floor((at - first.begin) / 1000)]
     for (let i = measuredFrom; i < count; i++) {
       const sentRow = row(sentAt[i]!)
       if (sentRow) {
         sentRow.sent++
-        if (ackAt[i]) sentRow.ackH.recordValue(Math.max(1, Math.round((ackAt[i]! - sentAt[i]!) * 1000)))
-        if (recvAt[i]) sentRow.recvH.recordValue(Math.max(1, Math.round((recvAt[i]! - sentAt[i]!) * 1000)))
+        if (ackAt[i]) sentRow.ackH.recordValue(micros(ackAt[i]! - sentAt[i]!))
       }
       if (ackAt[i]) {
         const ackRow = row(ackAt[i]!)
         if (ackRow) ackRow.acked++
       }
-      if (recvAt[i]) {
-        const recvRow = row(recvAt[i]!)
-        if (recvRow) recvRow.delivered++
+      for (let d = firstDelivery[i]!; d < firstDelivery[i + 1]!; d++) {
+        sentRow?.recvH.recordValue(micros(arrivals[d]! - sentAt[i]!))
+        const arrivalRow = row(arrivals[d]!)
+        if (arrivalRow) arrivalRow.delivered++
       }
     }
     for (const { second, sent, acked, delivered, ackH, recvH } of rows) {
@@ -469,15 +637,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const ackedIds = new Map<string, string[]>()
   for (let i = 0; i < count; i++) {
     if (!idOf[i]) continue
-    const [conversationId, id] = idOf[i]!.split('/') as [string, string]
+    const conversationId = conversations[conversationOf[i]!]!.id
     const list = ackedIds.get(conversationId) ?? []
-    list.push(id)
+    list.push(idOf[i]!)
     ackedIds.set(conversationId, list)
   }
 
   return {
     target: target.label,
-    sockets: sockets.length,
+    sockets: clients.length,
     connectSeconds: opened.seconds,
     connect: percentiles(opened.connect),
     startedAt,
@@ -488,9 +656,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     all,
     perSecond,
     duplicates,
+    gaps,
+    reconnects,
     pings: { ...pings, rtt: percentiles(pingRtt) },
     otherFrames,
-    closedEarly,
+    unrefErrors,
     generator: {
       loopDelayP99Ms: Math.round(loop.percentile(99) / 1000) / 1000,
       loopDelayMaxMs: Math.round(loop.max / 1000) / 1000,

@@ -29,6 +29,8 @@ export interface NatterOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[]
   fileLimit?: number
+  /** Sockets the bench opens, all from 127.0.0.1: the per-address and total caps are raised above it. */
+  sockets?: number
 }
 
 /** Starts the built bundle the way production does; resolves once /api/ready answers 200. */
@@ -53,6 +55,7 @@ export async function startNatter(options: NatterOptions): Promise<RunningServer
       NATTER_LOG_LEVEL: 'warn',
       // The embedded runs pass the bench's mail catcher as SMTP_URL; the real ones send no code.
       NATTER_DEV_MAIL: '1',
+      ...options.sockets && { NATTER_MAX_SOCKETS_PER_IP: String(options.sockets + 1000), NATTER_MAX_SOCKETS: String(Math.max(10_000, options.sockets + 1000)) },
       ...options.env
     },
     stdio: ['ignore', 'pipe', 'pipe']
