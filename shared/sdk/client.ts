@@ -17,6 +17,8 @@ export interface ClientOptions {
   maxRetryMs?: number
   /** Whether the device thinks it has a network (the browser's navigator.onLine). */
   online?(): boolean
+  /** The other person of a direct conversation (null in a room): my own messages, built from their acks, are to them. */
+  peerOf?(conversationId: string): string | null
   outbox?: { perSecond?: number, burst?: number, ackTimeoutMs?: number, onChange?: (entries: readonly OutboxEntry[]) => void }
 }
 
@@ -334,7 +336,7 @@ export class NatterClient {
         const entry = this.outbox.acknowledge(frame.clientId)
         // The ack is my message's place in the stream: it is applied like anyone's message.
         if (entry) {
-          this.stream({ type: 'chat.receive', id: frame.id, conversationId: frame.conversationId, seq: frame.seq, from: this.options.userId, to: null, body: entry.body, timestamp: frame.timestamp, replyTo: null, attachments: [], mentions: [] })
+          this.stream({ type: 'chat.receive', id: frame.id, conversationId: frame.conversationId, seq: frame.seq, from: this.options.userId, to: this.options.peerOf?.(frame.conversationId) ?? null, body: entry.body, timestamp: frame.timestamp, replyTo: null, attachments: [], mentions: [] })
         }
         else void this.resync(frame.conversationId)
         break
