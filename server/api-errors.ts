@@ -24,5 +24,8 @@ export default defineNitroErrorHandler((error, event) => {
   const message = known || statusCode < 500 ? error.message : 'Something went wrong on the server. Try again.'
   setResponseStatus(event, statusCode, STATUS_CODES[statusCode])
   setResponseHeader(event, 'Content-Type', 'application/json')
+  // Every 429 says when to come back, in the header as in data.retryAfter.
+  const retryAfter = known ? (error.data as { retryAfter?: unknown }).retryAfter : undefined
+  if (statusCode === 429 && typeof retryAfter === 'number') setResponseHeader(event, 'Retry-After', retryAfter)
   return send(event, JSON.stringify({ statusCode, statusMessage: STATUS_CODES[statusCode], message, data: known ? error.data : { code } }))
 })

@@ -3,12 +3,12 @@ import { ReadReceiptBody } from '../../shared/types/receipts'
 import { requireUser } from '../utils/auth'
 import { useBackends } from '../utils/backends'
 import { readBodyAs } from '../utils/http'
-import { markRead } from '../utils/receipts/receipts'
+import { markReadOverRest } from '../utils/receipts/receipts'
 
 export default defineEventHandler(async (event) => {
   const { user } = await requireUser(event)
   const { messageIds } = await readBodyAs(event, ReadReceiptBody)
-  await markRead(await useBackends(), user.id, messageIds)
+  await markReadOverRest(event, await useBackends(), user.id, messageIds)
   setResponseStatus(event, 204)
   return null
 })

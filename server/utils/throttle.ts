@@ -19,9 +19,10 @@ export async function hitLimit(store: Store, limit: Limit): Promise<{ allowed: b
 }
 
 /** The contract's 429: `Retry-After` in the header and, for the UI's countdown, in `data.retryAfter`. */
-export function throttled(event: H3Event, retryAfterMs: number, message: string, code: 'throttled' | 'locked' = 'throttled'): Error {
+export function throttled(event: H3Event, retryAfterMs: number, message: string, what = 'sign-in'): Error {
   const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000))
-  rateLimited.inc({ what: code === 'throttled' ? 'sign-in' : code })
+  const code = what === 'locked' ? 'locked' : 'throttled'
+  rateLimited.inc({ what })
   setResponseHeader(event, 'Retry-After', retryAfter)
   return fail(429, code, message, { retryAfter })
 }

@@ -613,6 +613,18 @@ describe('roles', () => {
     expect(events.slice(-2).map(event => [event.change, event.userId, event.role])).toEqual([['left', ada.id, undefined], ['role', bob.id, 'owner']])
     expect((await conversation(cy, room.id)).members.find(member => member.user.id === bob.id)?.role).toBe('owner')
   })
+
+  it('a public room its last member left goes to the first who joins it, so it always has an owner', async () => {
+    const [ada, bob] = await Promise.all([chat.person('ada'), chat.person('bob')])
+    const room = await createRoom(ada, { name: 'Abandoned', visibility: 'public' })
+    expect((await ada.client.post(`/api/rooms/${room.id}/leave`)).status).toBe(204)
+    const joined = await bob.client.post(`/api/rooms/${room.id}/join`)
+    expect(joined.status).toBe(200)
+    expect(joined.body.conversation).toMatchObject({ role: 'owner', memberCount: 1 })
+    const events = await allEvents(bob, room.id) as RoomUpdate[]
+    expect(events.slice(-2).map(event => [event.change, event.userId, event.role])).toEqual([['joined', bob.id, undefined], ['role', bob.id, 'owner']])
+    expect((await bob.client.request('PATCH', `/api/conversations/${room.id}`, { topic: 'Mine now' })).status).toBe(200)
+  })
 })
 
 describe('the timeline', () => {
@@ -936,6 +948,17 @@ describe('presence.watch', () => {
     d.close()
     await c.next('presence.update', frame => frame.userId === dan.id && frame.status === 'offline', { from })
   }, 30_000)
+
+  it('shows a member added while it is watched, when they are online already', async () => {
+    const [ada, cy, fay] = await Promise.all([chat.person('ada'), chat.person('cy'), chat.person('fay')])
+    const room = await createRoom(ada, { name: 'Newcomers', visibility: 'private', members: [cy.email] })
+    const [c] = await Promise.all([open(cy), open(fay)])
+    c.client.watch(room.id)
+    await roundTrip(c)
+    const from = c.heard.length
+    expect((await ada.client.post(`/api/rooms/${room.id}/members`, { email: fay.email })).status).toBe(201)
+    expect(await c.next('presence.update', frame => frame.userId === fay.id, { from })).toMatchObject({ status: 'online' })
+  })
 })
 
 describe('resync', () => {

@@ -30,7 +30,7 @@ const INVITATION_EVERY_MS = 24 * 3600_000
 export async function addContact(event: H3Event, backends: Backends, me: User, email: string): Promise<{ user: PublicUser, conversationId: string }> {
   const { store, database } = backends
   const taken = await store.takeTokens(`limit:contacts:${me.id}`, ADD_LIMIT.perSecond, ADD_LIMIT.burst)
-  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have added many people in a short time. Try again later.')
+  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have added many people in a short time. Try again later.', 'contacts')
   if (email === me.email) throw fail(400, 'invalid_body', 'That is your own address.')
   await allowInvitations(event, backends, me, [email])
   const { user: other, invited } = await findOrInviteUser(database.db, email)

@@ -107,9 +107,12 @@ async function apply(trx: Transaction<Database>, event: CommandEvent): Promise<E
       // A private room is not there for someone outside it.
       if (room.visibility !== 'public') throw new Refusal(404, 'not_found', 'There is no such room.')
       if (room.member_count >= MAX_ROOM_MEMBERS) throw new Refusal(409, 'room_full', `A room has at most ${MAX_ROOM_MEMBERS} members.`)
-      await trx.insertInto('conversation_members').values({ conversation_id: conversationId, user_id: actorId }).execute()
+      // The first to join a public room its last member left takes it over: a room always has an owner.
+      const empty = room.member_count === 0
+      await trx.insertInto('conversation_members').values({ conversation_id: conversationId, user_id: actorId, role: empty ? 'owner' : 'member' }).execute()
       memberDelta = 1
       changes.push({ change: 'joined', userId: actorId, membership: 'add' })
+      if (empty) changes.push({ change: 'role', userId: actorId, role: 'owner' })
       break
     }
     case 'leave': {

@@ -22,7 +22,7 @@ const CREATE_LIMIT = { perSecond: 20 / 3600, burst: 5 }
 export async function createRoom(event: H3Event, backends: Backends, me: User, body: CreateRoom): Promise<Conversation> {
   const db = backends.database.db
   const taken = await backends.store.takeTokens(`limit:rooms:${me.id}`, CREATE_LIMIT.perSecond, CREATE_LIMIT.burst)
-  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have made many rooms in a short time. Try again later.')
+  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You have made many rooms in a short time. Try again later.', 'rooms')
   const emails = [...new Set(body.members ?? [])].filter(email => email !== me.email)
   await allowInvitations(event, backends, me, emails)
   const people: Array<Awaited<ReturnType<typeof findOrInviteUser>>> = []

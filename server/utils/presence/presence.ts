@@ -173,10 +173,18 @@ function heard(frame: PresenceUpdate) {
   }
 }
 
-function memberChanged(conversationId: string, userId: string, present: boolean) {
+function memberChanged(backends: Backends, conversationId: string, userId: string, present: boolean) {
   const room = watched.get(conversationId)
   if (!room) return
-  if (present) return addWatchedMember(conversationId, room, userId)
+  if (present) {
+    if (room.members.has(userId)) return
+    addWatchedMember(conversationId, room, userId)
+    // A newcomer who is online already would otherwise show offline to those watching.
+    void isOnline(backends, userId).then((online) => {
+      if (online) heard({ type: 'presence.update', userId, status: 'online', lastSeen: null })
+    }, error => log.warn('presence: could not read a new member\'s presence', { error }))
+    return
+  }
   room.members.delete(userId)
   watchedRoomsOf.get(userId)?.delete(conversationId)
   // A removed member stops seeing the room's presence at once.
@@ -202,7 +210,7 @@ export async function startPresence(backends: Backends): Promise<() => Promise<v
   const stopListening = onEnvelope((envelope) => {
     if (envelope.frame?.type === 'presence.update') heard(envelope.frame)
     for (const change of envelope.membership ?? []) {
-      if (change.membership?.kind !== 'direct') memberChanged(change.conversationId, change.userId, !!change.membership)
+      if (change.membership?.kind !== 'direct') memberChanged(backends, change.conversationId, change.userId, !!change.membership)
     }
   })
   // The heartbeat goes round in slices: each socket has a fixed slice, probed and refreshed once

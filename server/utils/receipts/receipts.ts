@@ -1,7 +1,10 @@
+import type { H3Event } from 'h3'
 import type { ReadUpdate, ReadUpdateRequest } from '../../../shared/types/receipts'
 import type { Backends } from '../backends'
 import { useConfig } from '../config'
 import { FrameRefused, type FrameContext } from '../gateway/frame'
+import { FRAME_LIMITS, takeFrom } from '../gateway/limits'
+import { throttled } from '../throttle'
 import { broadcast, type Envelope } from '../realtime/broadcast'
 import { membershipOf, refreshMembership } from '../realtime/membership'
 import { retentionCutoff } from '../retention/cutoff'
@@ -16,6 +19,13 @@ export async function readUpTo({ socket, backends }: FrameContext, frame: ReadUp
   const membership = membershipOf(socket.userId, conversationId) ?? await refreshMembership(backends.database.db, socket.userId, conversationId)
   if (!membership) throw new FrameRefused('not_found', 'There is no such conversation.')
   await moveWatermark(backends, socket.userId, conversationId, frame.seq!)
+}
+
+/** POST /api/read-receipt: the same limit as read.update on the socket, then the same work. */
+export async function markReadOverRest(event: H3Event, backends: Backends, readerId: string, messageIds: string[]): Promise<void> {
+  const taken = await takeFrom(backends.store, FRAME_LIMITS.read, readerId)
+  if (!taken.allowed) throw throttled(event, taken.retryAfterMs, 'You are reporting reads too fast. Wait a moment.', 'read-receipt')
+  await markRead(backends, readerId, messageIds)
 }
 
 /** Version 1: the messages named, as far as the reader is in their conversations. */
