@@ -47,7 +47,7 @@ export default defineNuxtConfig({
   },
   vuetify: {
     moduleOptions: {
-      // NOTE: Vuetify's useLayout collides with Nuxt 4.5's own (shared/notes/nuxt-stack-pitfalls.md).
+      // NOTE: Vuetify's useLayout collides with Nuxt 4.5's own: prefixed composables avoid it.
       prefixComposables: true,
       styles: true
     },

@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createApi, isApiError } from '../shared/sdk/api'
-import { NodeTransport } from '../shared/sdk/node'
+import { createApi, isApiError } from '#shared/sdk/api'
+import { NodeTransport } from '#shared/sdk/node'
 import type { MailCatcher } from './support/mail'
 
 /** One seeded person: the cookie a browser would hold after signing in, and their direct conversation. */

@@ -1,5 +1,5 @@
 import { setResponseStatus } from 'h3'
-import { ReadReceiptBody } from '../../shared/types/receipts'
+import { ReadReceiptBody } from '#shared/types/receipts'
 import { requireUser } from '../utils/auth'
 import { useBackends } from '../utils/backends'
 import { readBodyAs } from '../utils/http'

@@ -1,4 +1,4 @@
-import { MAX_FRAME_BYTES } from '../../shared/types/messages'
+import { MAX_FRAME_BYTES } from '#shared/types/messages'
 
 /**
  * The transport's own cap on one WebSocket message, fragmented or not: `ws` stops reading and

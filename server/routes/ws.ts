@@ -177,7 +177,7 @@ export default defineWebSocketHandler({
     }
     catch (error) {
       // NOTE: a throw that is not a Response becomes an unhandled rejection and a dropped socket
-      // (shared/notes/nuxt-stack-pitfalls.md): answer with a status instead.
+      // (crossws 0.3): answer with a status instead.
       log.error('gateway: session lookup failed', { error })
       return new Response('Service unavailable', { status: 503 })
     }

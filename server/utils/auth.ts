@@ -1,6 +1,6 @@
 import type { H3Event } from 'h3'
 import { deleteCookie, getCookie, setCookie, setResponseHeader } from 'h3'
-import type { User } from '../../shared/types/user'
+import type { User } from '#shared/types/user'
 import { useBackends } from './backends'
 import { useConfig } from './config'
 import { fail } from './http'

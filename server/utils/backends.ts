@@ -24,7 +24,7 @@ export type BackendPart = keyof Backends
 
 let opening: Promise<Backends> | undefined
 
-/** Picks each seam's implementation from the environment, as shared/CONTRACT.md says. */
+/** Picks each seam's implementation from the environment, as docs/configuration.md says. */
 export async function createBackends(config: NatterConfig): Promise<Backends> {
   const database = config.databaseUrl
     ? createPostgresDatabase(config.databaseUrl)

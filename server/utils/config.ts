@@ -56,7 +56,7 @@ export interface EdgeLimits {
 
 let config: NatterConfig | undefined
 
-/** Reads the contract's environment variables once; see shared/CONTRACT.md and docs/configuration.md. */
+/** Reads the contract's environment variables once; see docs/configuration.md. */
 export function useConfig(): NatterConfig {
   // Written out in full so the production bundle inlines it: a built server is always production.
   config ??= servable(loadConfig(process.env, process.env.NODE_ENV === 'production'))

@@ -4,7 +4,7 @@ import { isIP } from 'node:net'
 import type { H3Event } from 'h3'
 import { createError, getRequestHeader, readRawBody } from 'h3'
 import type { z } from 'zod'
-import type { ErrorCode } from '../../shared/types/user'
+import type { ErrorCode } from '#shared/types/user'
 import { useConfig } from './config'
 
 /** The largest request body any endpoint takes; a body is never buffered beyond it. */

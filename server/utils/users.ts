@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, UsersTable } from '../database/schema'
-import type { User } from '../../shared/types/user'
+import type { User } from '#shared/types/user'
 
 export function toUser(row: Selectable<UsersTable>): User {
   return {

@@ -1,6 +1,6 @@
-import { NatterClient, type ClientOptions } from '../../shared/sdk/client'
-import { NodeTransport } from '../../shared/sdk/node'
-import type { ServerFrame, ServerFrameType } from '../../shared/types/frames'
+import { NatterClient, type ClientOptions } from '#shared/sdk/client'
+import { NodeTransport } from '#shared/sdk/node'
+import type { ServerFrame, ServerFrameType } from '#shared/types/frames'
 import type { Person } from './people'
 
 /** A person's browser tab, as the page runs it: the protocol client on their session (and their proxied IP). */

@@ -1,5 +1,5 @@
 import { getRequestIP, setResponseStatus } from 'h3'
-import { RequestOtpBody } from '../../../shared/types/auth'
+import { RequestOtpBody } from '#shared/types/auth'
 
 export default defineEventHandler(async (event) => {
   const { email } = await readBodyAs(event, RequestOtpBody)

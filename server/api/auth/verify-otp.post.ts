@@ -1,5 +1,5 @@
 import { getRequestIP } from 'h3'
-import { VerifyOtpBody } from '../../../shared/types/auth'
+import { VerifyOtpBody } from '#shared/types/auth'
 
 export default defineEventHandler(async (event) => {
   const { email, otp } = await readBodyAs(event, VerifyOtpBody)

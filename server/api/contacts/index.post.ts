@@ -1,5 +1,5 @@
 import { setResponseStatus } from 'h3'
-import { OpenContactBody } from '../../../shared/types/contacts'
+import { OpenContactBody } from '#shared/types/contacts'
 import { requireUser } from '../../utils/auth'
 import { useBackends } from '../../utils/backends'
 import { addContact } from '../../utils/contacts/contacts'

@@ -1,4 +1,4 @@
-import { UpdateMeBody } from '../../../shared/types/auth'
+import { UpdateMeBody } from '#shared/types/auth'
 
 export default defineEventHandler(async (event) => {
   const { user } = await requireUser(event)

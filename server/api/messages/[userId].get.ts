@@ -1,6 +1,6 @@
 import { getValidatedQuery, getValidatedRouterParams } from 'h3'
-import { ContactParams } from '../../../shared/types/contacts'
-import { HistoryQuery } from '../../../shared/types/messages'
+import { ContactParams } from '#shared/types/contacts'
+import { HistoryQuery } from '#shared/types/messages'
 import { requireUser } from '../../utils/auth'
 import { useBackends } from '../../utils/backends'
 import { findDirectConversation } from '../../utils/conversations/direct'

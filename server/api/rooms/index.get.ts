@@ -1,5 +1,5 @@
 import { getValidatedQuery } from 'h3'
-import { RoomsQuery } from '../../../shared/types/conversations'
+import { RoomsQuery } from '#shared/types/conversations'
 import { requireUser } from '../../utils/auth'
 import { useBackends } from '../../utils/backends'
 import { browseRooms } from '../../utils/conversations/rooms'

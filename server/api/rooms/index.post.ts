@@ -1,5 +1,5 @@
 import { setResponseStatus } from 'h3'
-import { CreateRoomBody } from '../../../shared/types/conversations'
+import { CreateRoomBody } from '#shared/types/conversations'
 import { requireUser } from '../../utils/auth'
 import { useBackends } from '../../utils/backends'
 import { createRoom } from '../../utils/conversations/rooms'

@@ -1,4 +1,4 @@
-import type { ClientFrameOf, ClientFrameType, SocketErrorCode } from '../../../shared/types/frames'
+import type { ClientFrameOf, ClientFrameType, SocketErrorCode } from '#shared/types/frames'
 import type { Backends } from '../backends'
 import type { ChatSocket } from '../realtime/sockets'
 import type { FrameLimit } from './limits'

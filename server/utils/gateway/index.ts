@@ -1,5 +1,5 @@
-import { MAX_FRAME_BYTES } from '../../../shared/types/messages'
-import { ClientFrameSchema, CLIENT_FRAME_TYPES, type ClientFrame, type ClientFrameType, type SocketErrorCode } from '../../../shared/types/frames'
+import { MAX_FRAME_BYTES } from '#shared/types/messages'
+import { ClientFrameSchema, CLIENT_FRAME_TYPES, type ClientFrame, type ClientFrameType, type SocketErrorCode } from '#shared/types/frames'
 import type { Backends } from '../backends'
 import { log } from '../log'
 import { rateLimited } from '../metrics'

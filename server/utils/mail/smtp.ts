@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer'
-import { isPlainAddress } from '../../../shared/types/auth'
+import { isPlainAddress } from '#shared/types/auth'
 import type { Mailer } from './types'
 
 /** Real delivery through nodemailer; `smtp://` upgrades with STARTTLS when offered, `smtps://` is TLS from the start. */

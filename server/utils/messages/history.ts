@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, MessagesTable } from '../../database/schema'
-import type { ChatMessage } from '../../../shared/types/messages'
+import type { ChatMessage } from '#shared/types/messages'
 import { useConfig } from '../config'
 import { retentionCutoff } from '../retention/cutoff'
 

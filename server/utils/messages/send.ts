@@ -1,4 +1,4 @@
-import type { ChatSend } from '../../../shared/types/messages'
+import type { ChatSend } from '#shared/types/messages'
 import { acceptContact } from '../contacts/contacts'
 import { findDirectConversation } from '../conversations/direct'
 import { FrameRefused, type FrameContext } from '../gateway/frame'

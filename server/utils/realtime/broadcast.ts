@@ -1,4 +1,4 @@
-import type { ServerFrame } from '../../../shared/types/frames'
+import type { ServerFrame } from '#shared/types/frames'
 import type { Store } from '../store/types'
 import { log } from '../log'
 import { applyMembership, localMembers, membershipOf, type MembershipChange } from './membership'

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { ServerFrame } from '../../../shared/types/frames'
+import type { ServerFrame } from '#shared/types/frames'
 import { openSockets } from '../metrics'
 
 /** This process, among the instances sharing the bus and the store. */

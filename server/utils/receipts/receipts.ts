@@ -1,5 +1,5 @@
 import type { H3Event } from 'h3'
-import type { ReadUpdate, ReadUpdateRequest } from '../../../shared/types/receipts'
+import type { ReadUpdate, ReadUpdateRequest } from '#shared/types/receipts'
 import type { Backends } from '../backends'
 import { useConfig } from '../config'
 import { FrameRefused, type FrameContext } from '../gateway/frame'

@@ -1,4 +1,4 @@
-import type { TypingChange, TypingUpdate } from '../../../shared/types/typing'
+import type { TypingChange, TypingUpdate } from '#shared/types/typing'
 import type { Backends } from '../backends'
 import { FrameRefused, type FrameContext } from '../gateway/frame'
 import { broadcast, deliverHere, onEnvelope } from '../realtime/broadcast'

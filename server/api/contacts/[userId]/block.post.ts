@@ -1,5 +1,5 @@
 import { getValidatedRouterParams, setResponseStatus } from 'h3'
-import { ContactParams } from '../../../../shared/types/contacts'
+import { ContactParams } from '#shared/types/contacts'
 import { requireUser } from '../../../utils/auth'
 import { useBackends } from '../../../utils/backends'
 import { blockContact } from '../../../utils/contacts/contacts'

@@ -1,5 +1,5 @@
 import { getValidatedRouterParams } from 'h3'
-import { ConversationIdParams, UpdateConversationBody } from '../../../../shared/types/conversations'
+import { ConversationIdParams, UpdateConversationBody } from '#shared/types/conversations'
 import { requireUser } from '../../../utils/auth'
 import { useBackends } from '../../../utils/backends'
 import { updateConversation } from '../../../utils/conversations/rooms'

@@ -1,6 +1,6 @@
 import { getValidatedQuery, getValidatedRouterParams } from 'h3'
-import { ConversationIdParams } from '../../../../shared/types/conversations'
-import { MessagesQuery } from '../../../../shared/types/messages'
+import { ConversationIdParams } from '#shared/types/conversations'
+import { MessagesQuery } from '#shared/types/messages'
 import { requireUser } from '../../../utils/auth'
 import { useBackends } from '../../../utils/backends'
 import { requireMember } from '../../../utils/conversations/conversations'

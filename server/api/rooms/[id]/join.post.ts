@@ -1,5 +1,5 @@
 import { getValidatedRouterParams } from 'h3'
-import { ConversationIdParams } from '../../../../shared/types/conversations'
+import { ConversationIdParams } from '#shared/types/conversations'
 import { requireUser } from '../../../utils/auth'
 import { useBackends } from '../../../utils/backends'
 import { joinRoom } from '../../../utils/conversations/rooms'

@@ -1,5 +1,5 @@
 import { getValidatedRouterParams, setResponseStatus } from 'h3'
-import { MemberParams } from '../../../../../shared/types/conversations'
+import { MemberParams } from '#shared/types/conversations'
 import { requireUser } from '../../../../utils/auth'
 import { useBackends } from '../../../../utils/backends'
 import { removeMember } from '../../../../utils/conversations/rooms'

@@ -1,5 +1,5 @@
 import { getValidatedRouterParams } from 'h3'
-import { MemberParams, UpdateMemberBody } from '../../../../../shared/types/conversations'
+import { MemberParams, UpdateMemberBody } from '#shared/types/conversations'
 import { requireUser } from '../../../../utils/auth'
 import { useBackends } from '../../../../utils/backends'
 import { setMemberRole } from '../../../../utils/conversations/rooms'

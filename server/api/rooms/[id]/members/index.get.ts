@@ -1,5 +1,5 @@
 import { getValidatedQuery, getValidatedRouterParams } from 'h3'
-import { ConversationIdParams, MembersQuery } from '../../../../../shared/types/conversations'
+import { ConversationIdParams, MembersQuery } from '#shared/types/conversations'
 import { requireUser } from '../../../../utils/auth'
 import { useBackends } from '../../../../utils/backends'
 import { listMembers } from '../../../../utils/conversations/conversations'

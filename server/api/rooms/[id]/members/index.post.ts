@@ -1,5 +1,5 @@
 import { getValidatedRouterParams, setResponseStatus } from 'h3'
-import { AddMemberBody, ConversationIdParams } from '../../../../../shared/types/conversations'
+import { AddMemberBody, ConversationIdParams } from '#shared/types/conversations'
 import { requireUser } from '../../../../utils/auth'
 import { useBackends } from '../../../../utils/backends'
 import { addMember } from '../../../../utils/conversations/rooms'
