@@ -9,9 +9,11 @@ export class NodeTransport implements Transport {
   readonly cookies: Map<string, string>
   readonly headers: Record<string, string>
   readonly origin: string
+  readonly timeoutMs: number
 
   /** `cookies` may be another client's jar, shared: both then act as one browser. */
-  constructor(readonly base: string, options: { headers?: Record<string, string>, origin?: string, cookies?: Map<string, string> } = {}) {
+  constructor(readonly base: string, options: { headers?: Record<string, string>, origin?: string, cookies?: Map<string, string>, timeoutMs?: number } = {}) {
+    this.timeoutMs = options.timeoutMs ?? 15_000
     this.cookies = options.cookies ?? new Map()
     this.headers = options.headers ?? {}
     this.origin = options.origin ?? base
@@ -31,15 +33,9 @@ export class NodeTransport implements Transport {
       headers: { origin: this.origin, ...this.headers, ...init.headers, ...(this.cookies.size && { cookie: this.cookieHeader() }) },
       body: init.body,
       redirect: 'manual',
-      signal: AbortSignal.timeout(15_000)
+      signal: AbortSignal.timeout(this.timeoutMs)
     })
-    for (const cookie of response.headers.getSetCookie()) {
-      const [pair] = cookie.split(';')
-      const [name, ...rest] = pair!.split('=')
-      const value = rest.join('=')
-      if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(cookie) || value === '') this.cookies.delete(name!.trim())
-      else this.cookies.set(name!.trim(), value)
-    }
+    keepCookies(this.cookies, response.headers)
     return response
   }
 
@@ -47,5 +43,16 @@ export class NodeTransport implements Transport {
     return new WebSocket(this.base.replace(/^http/, 'ws') + path, {
       headers: { origin: this.origin, ...this.headers, cookie: this.cookieHeader() }
     }) as unknown as SocketLike
+  }
+}
+
+/** What a browser does with an answer's Set-Cookie headers: keep, replace, or forget (expired or empty). */
+export function keepCookies(jar: Map<string, string>, headers: Headers) {
+  for (const cookie of headers.getSetCookie()) {
+    const [pair] = cookie.split(';')
+    const [name, ...rest] = pair!.split('=')
+    const value = rest.join('=')
+    if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(cookie) || value === '') jar.delete(name!.trim())
+    else jar.set(name!.trim(), value)
   }
 }

@@ -1,3 +1,4 @@
+import { keepCookies } from '#shared/sdk/node'
 import type { MailCatcher } from './mail-catcher'
 
 export interface Answer<T = any> {
@@ -31,13 +32,7 @@ export class Client {
       body: options.raw ?? (body === undefined ? undefined : JSON.stringify(body)),
       redirect: 'manual'
     })
-    for (const cookie of response.headers.getSetCookie()) {
-      const [pair] = cookie.split(';')
-      const [name, ...rest] = pair!.split('=')
-      const value = rest.join('=')
-      if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(cookie) || value === '') this.cookies.delete(name!.trim())
-      else this.cookies.set(name!.trim(), value)
-    }
+    keepCookies(this.cookies, response.headers)
     const text = await response.text()
     let parsed: unknown = text
     try {

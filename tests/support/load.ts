@@ -64,16 +64,11 @@ export class LoadPerson {
   async http(base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any, retryAfter?: string }> {
     try {
       if (method !== 'GET' && !this.cookies.get('natter_csrf')) await this.http(base, 'GET', '/api/auth/csrf')
-      const headers: Record<string, string> = { 'origin': base, 'x-forwarded-for': this.ip, 'cookie': [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ') }
+      const headers: Record<string, string> = {}
       if (method !== 'GET') headers['x-csrf-token'] = this.cookies.get('natter_csrf') ?? ''
       if (body !== undefined) headers['content-type'] = 'application/json'
-      const response = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) })
-      for (const cookie of response.headers.getSetCookie()) {
-        const [pair] = cookie.split(';')
-        const [name, ...rest] = pair!.split('=')
-        if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(cookie) || rest.join('=') === '') this.cookies.delete(name!.trim())
-        else this.cookies.set(name!.trim(), rest.join('='))
-      }
+      const transport = new NodeTransport(base, { cookies: this.cookies, headers: { 'x-forwarded-for': this.ip }, timeoutMs: HTTP_TIMEOUT_MS })
+      const response = await transport.fetch(path, { method: method as Method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
       const text = await response.text()
       let json: unknown = text
       try {
