@@ -3,24 +3,10 @@ import { useChatServer } from '../support/chat-server'
 import { Client } from '../support/client'
 import type { Person } from '../support/people'
 import { freshGet, head, rawRequest, stall } from '../support/raw-http'
+import { peakResident } from '../support/attack'
 import { residentMiB, startServer, type TestServer } from '../support/server'
 
 const MiB = 1024 * 1024
-
-/** Samples the server's RSS while `work` runs; resolves with the highest value seen. */
-async function peakResident(pid: number, work: () => Promise<unknown>): Promise<number> {
-  let peak = residentMiB(pid)
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, residentMiB(pid))
-  }, 10)
-  try {
-    await work()
-  }
-  finally {
-    clearInterval(sampler)
-  }
-  return Math.max(peak, residentMiB(pid))
-}
 
 describe('request bodies are never buffered past the limit', () => {
   const chat = useChatServer()

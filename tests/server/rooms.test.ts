@@ -15,7 +15,7 @@ import { realServices, serviceUrls } from '../support/backends'
 import { useChatServer } from '../support/chat-server'
 import { Client } from '../support/client'
 import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
-import { Tab } from '../support/natter'
+import { aboutRoom, roundTrip, streamOf, Tab } from '../support/natter'
 import { pairUp, signedInPerson, type Person } from '../support/people'
 import { startServer, type TestServer } from '../support/server'
 
@@ -96,29 +96,6 @@ async function open(person: Person, options: Partial<ClientOptions> & { base?: s
   await roundTrip(tab)
   return tab
 }
-
-/**
- * A ping answered: every frame the server wrote to this socket before the pong has arrived. After
- * another socket of the same instance got frame X of one broadcast, this proves this socket got
- * whatever that broadcast had for it.
- */
-async function roundTrip(tab: Tab) {
-  let answered = false
-  const stop = tab.client.on('pong', () => {
-    answered = true
-  })
-  try {
-    expect(tab.client.send({ type: 'ping' })).toBe(true)
-    await tab.until(() => answered, 10_000, () => 'no pong within 10 s')
-  }
-  finally {
-    stop()
-  }
-}
-
-const isStream = (frame: ServerFrame): frame is StreamFrame => frame.type === 'chat.receive' || frame.type === 'room.update'
-const streamOf = (frames: ServerFrame[], conversationId: string) => frames.filter(isStream).filter(frame => frame.conversationId === conversationId)
-const aboutRoom = (frames: ServerFrame[], conversationId: string) => frames.filter(frame => 'conversationId' in frame && frame.conversationId === conversationId)
 
 async function named(person: Person, displayName: string) {
   expect((await person.client.request('PATCH', '/api/me', { displayName })).status).toBe(200)

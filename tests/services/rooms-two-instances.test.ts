@@ -5,9 +5,10 @@ import { NatterClient } from '#shared/sdk/client'
 import { NodeTransport } from '#shared/sdk/node'
 import type { Conversation } from '#shared/types/conversations'
 import type { ServerFrame, StreamFrame } from '#shared/types/frames'
-import { Client } from '../support/client'
+import type { Client } from '../support/client'
 import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
-import { Tab } from '../support/natter'
+import { onInstance } from '../support/attack'
+import { aboutRoom, isStream, roundTrip, streamOf, Tab } from '../support/natter'
 import { signedInPerson, type Person } from '../support/people'
 import { startServer, type TestServer } from '../support/server'
 
@@ -56,34 +57,6 @@ async function tabOn(server: TestServer, person: Person, outbox?: { perSecond: n
   return tab
 }
 
-/** The same person's REST calls through the other instance: the same cookies and address. */
-function restOn(server: TestServer, person: Person): Client {
-  const client = new Client(server.url)
-  for (const [name, value] of person.client.cookies) client.cookies.set(name, value)
-  const request = client.request.bind(client)
-  client.request = (method, path, body, options = {}) => request(method, path, body, { ...options, headers: { ...person.headers, ...options.headers } })
-  return client
-}
-
-/** A ping answered: whatever the server wrote to this socket before it has arrived. */
-async function roundTrip(tab: Tab) {
-  let answered = false
-  const stop = tab.client.on('pong', () => {
-    answered = true
-  })
-  try {
-    expect(tab.client.send({ type: 'ping' })).toBe(true)
-    await tab.until(() => answered, 10_000, () => 'no pong within 10 s')
-  }
-  finally {
-    stop()
-  }
-}
-
-const isStream = (frame: ServerFrame): frame is StreamFrame => frame.type === 'chat.receive' || frame.type === 'room.update'
-const streamOf = (frames: ServerFrame[], conversationId: string) => frames.filter(isStream).filter(frame => frame.conversationId === conversationId)
-const aboutRoom = (frames: ServerFrame[], conversationId: string) => frames.filter(frame => 'conversationId' in frame && frame.conversationId === conversationId)
-
 async function createRoom(owner: Person, body: Record<string, unknown>): Promise<Conversation> {
   const created = await owner.client.post('/api/rooms', body)
   expect(created.status, JSON.stringify(created.body)).toBe(201)
@@ -113,7 +86,7 @@ describe('a room across two instances', () => {
   it('carries messages, room changes and typing to everyone, in one contiguous seq', async () => {
     const [ada, bob, cy, dan, eve] = await Promise.all(['ada', 'bob', 'cy', 'dan', 'eve'].map(label => signedInPerson(one, mail, label)))
     const room = await createRoom(ada!, { name: 'Split', visibility: 'private', members: [bob!.email, cy!.email, dan!.email] })
-    expect((await restOn(two, ada!).request('PATCH', `/api/rooms/${room.id}/members/${bob!.id}`, { role: 'admin' })).status).toBe(200)
+    expect((await onInstance(ada!, two).request('PATCH', `/api/rooms/${room.id}/members/${bob!.id}`, { role: 'admin' })).status).toBe(200)
     const fast = { perSecond: 9, burst: 18 }
     const [a, b, c, d, e] = await Promise.all([tabOn(one, ada!, fast), tabOn(two, bob!, fast), tabOn(two, cy!, fast), tabOn(one, dan!), tabOn(two, eve!)])
     const start = await lastSeq(ada!.client, room.id)
@@ -125,9 +98,9 @@ describe('a room across two instances', () => {
       for (const [tab, who] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) tab.client.sendMessage(room.id, `${who}${i}`)
     }
     const changes = await Promise.all([
-      restOn(two, ada!).request('PATCH', `/api/conversations/${room.id}`, { name: 'Split across' }),
+      onInstance(ada!, two).request('PATCH', `/api/conversations/${room.id}`, { name: 'Split across' }),
       bob!.client.post(`/api/rooms/${room.id}/members`, { email: eve!.email }),
-      restOn(two, dan!).post(`/api/rooms/${room.id}/leave`)
+      onInstance(dan!, two).post(`/api/rooms/${room.id}/leave`)
     ])
     expect(changes.map(answer => answer.status)).toEqual([200, 201, 204])
     for (const tab of [a, b, c]) await settled(tab)
@@ -135,7 +108,7 @@ describe('a room across two instances', () => {
     const last = await lastSeq(ada!.client, room.id)
     // created, 3 added, role, then the messages and the three changes.
     expect(last).toBe(5 + 3 * count + 3)
-    const events = await allEvents(restOn(two, ada!), room.id)
+    const events = await allEvents(onInstance(ada!, two), room.id)
     expect(events.map(event => event.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1))
     for (const tab of [a, b, c]) {
       await tab.until(() => tab.client.appliedSeq(room.id) === last)
@@ -197,7 +170,7 @@ describe('a room across two instances', () => {
 
       // Back in, through instance two, for the next round.
       const readded = b.wire.length
-      expect((await restOn(two, ada!).post(`/api/rooms/${room.id}/members`, { email: bob!.email })).status).toBe(201)
+      expect((await onInstance(ada!, two).post(`/api/rooms/${room.id}/members`, { email: bob!.email })).status).toBe(201)
       await b.until(() => b.wire.slice(readded).some(frame => frame.type === 'room.update' && frame.change === 'added' && frame.userId === bob!.id))
     }
   }, 90_000)

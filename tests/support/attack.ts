@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll } from 'vitest'
 import { realServices } from './backends'
 import { Client } from './client'
 import { startMailCatcher, type MailCatcher } from './mail-catcher'
 import { signedInPerson, type Person } from './people'
-import { startServer, type TestServer } from './server'
+import { residentMiB, startServer, type TestServer } from './server'
 import { TestSocket, type Frame, type UpgradeOptions } from './socket'
 
 /**
@@ -68,12 +67,7 @@ export function onInstance(person: Person, server: TestServer): Client {
   return client
 }
 
-/** The resident memory of a process, from /proc (Linux), in MiB. */
-export function residentMiB(pid: number): number {
-  const kib = Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB$/m)?.[1])
-  if (!kib) throw new Error(`no VmRSS for process ${pid}`)
-  return kib / 1024
-}
+export { residentMiB }
 
 /** Samples a process's resident memory while `work` runs; resolves with the highest value seen. */
 export async function peakResident(pid: number, work: () => Promise<unknown>): Promise<number> {

@@ -1,6 +1,7 @@
 import { NatterClient, type ClientOptions } from '#shared/sdk/client'
 import { NodeTransport } from '#shared/sdk/node'
-import type { ServerFrame, ServerFrameType } from '#shared/types/frames'
+import { expect } from 'vitest'
+import type { ServerFrame, ServerFrameType, StreamFrame } from '#shared/types/frames'
 import type { Person } from './people'
 
 /** A person's browser tab, as the page runs it: the protocol client on their session (and their proxied IP). */
@@ -66,3 +67,28 @@ export class Tab {
     }
   }
 }
+
+/**
+ * A ping answered: every frame the server wrote to this socket before the pong has arrived. After
+ * another socket of the same instance got frame X of one broadcast, this proves this socket got
+ * whatever that broadcast had for it.
+ */
+export async function roundTrip(tab: Tab) {
+  let answered = false
+  const stop = tab.client.on('pong', () => {
+    answered = true
+  })
+  try {
+    expect(tab.client.send({ type: 'ping' })).toBe(true)
+    await tab.until(() => answered, 10_000, () => 'no pong within 10 s')
+  }
+  finally {
+    stop()
+  }
+}
+
+export const isStream = (frame: ServerFrame): frame is StreamFrame => frame.type === 'chat.receive' || frame.type === 'room.update'
+/** A conversation's stream frames among those heard. */
+export const streamOf = (frames: ServerFrame[], conversationId: string) => frames.filter(isStream).filter(frame => frame.conversationId === conversationId)
+/** Every frame heard that names the conversation. */
+export const aboutRoom = (frames: ServerFrame[], conversationId: string) => frames.filter(frame => 'conversationId' in frame && frame.conversationId === conversationId)

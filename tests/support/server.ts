@@ -29,8 +29,9 @@ export async function freePort(): Promise<number> {
 
 /** The server's resident memory in MiB, as the kernel counts it (VmRSS). */
 export function residentMiB(pid: number): number {
-  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
-  return Number(kib) / 1024
+  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+  if (!kib) throw new Error(`no VmRSS for process ${pid}`)
+  return kib / 1024
 }
 
 /**
