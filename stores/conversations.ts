@@ -81,8 +81,9 @@ export const useConversationsStore = defineStore('conversations', () => {
     if (conversation.peer) presence.fromAnswer(conversation.peer.user.id, conversation.peer.presence, askedAt)
     departed.value = withoutKey(departed.value, conversation.id)
     const index = list.value.findIndex(known => known.id === conversation.id)
-    if (index >= 0) list.value.splice(index, 1, withLocalRead(conversation))
-    else list.value.unshift(conversation)
+    if (index < 0) list.value.unshift(conversation)
+    // A frame that overtook this answer made the row newer than it: the row stands.
+    else if (list.value[index]!.lastSeq <= conversation.lastSeq) list.value.splice(index, 1, withLocalRead(conversation))
   }
 
   /** One conversation afresh (new to this page, or changed in a way no frame says); concurrent calls share one request. */

@@ -90,7 +90,10 @@ export const useMessagesStore = defineStore('messages', () => {
         const { type: _type, ...message } = frame
         entries.push({ seq: message.seq, message })
       }
-      else if (frame.type === 'room.update') entries.push({ seq: frame.seq, change: frame })
+      else if (frame.type === 'room.update') {
+        rooms.learn(frame.names)
+        entries.push({ seq: frame.seq, change: frame })
+      }
     }
     return mergeBySeq(into.entries, entries)
   }

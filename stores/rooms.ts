@@ -36,6 +36,11 @@ export const useRoomsStore = defineStore('rooms', () => {
     return names.value[userId] ?? null
   }
 
+  /** Names a room change carries (live, or fetched with a page of the timeline). */
+  function learn(known: Record<string, string> | undefined) {
+    for (const [userId, name] of Object.entries(known ?? {})) names.value[userId] = name
+  }
+
   /** The room's members and the room itself afresh (opening it, or after the reader's receipts changed). */
   async function loadMembers(id: string) {
     details.value[id] ??= { members: [], loaded: false, loading: false, error: null }
@@ -127,7 +132,7 @@ export const useRoomsStore = defineStore('rooms', () => {
   }
 
   natter.on('room.update', (update) => {
-    for (const [userId, name] of Object.entries(update.names ?? {})) names.value[userId] = name
+    learn(update.names)
     const state = details.value[update.conversationId]
     if (!state?.loaded || !update.userId) return
     const known = state.members.find(member => member.user.id === update.userId)
@@ -157,5 +162,5 @@ export const useRoomsStore = defineStore('rooms', () => {
     if (reason === 'gone') details.value = withoutKey(details.value, id)
   })
 
-  return { details, names, detail, nameOf, loadMembers, readers, create, browse, join, leave, invite, remove, setRole, update }
+  return { details, names, detail, nameOf, learn, loadMembers, readers, create, browse, join, leave, invite, remove, setRole, update }
 })
