@@ -238,13 +238,17 @@ export const useMessagesStore = defineStore('messages', () => {
     const peer = conversations.byId(frame.conversationId)?.peer
     if (peer?.user.id === frame.by) states.value[frame.conversationId]?.readSteps.push({ seq: frame.seq, at: frame.readAt })
   })
+  // Left or removed (here, elsewhere, or found gone): what was loaded of it may have a hole by the
+  // time it is joined again, so it is loaded afresh then.
+  watch(() => Object.keys(conversations.departed), (ids) => {
+    for (const id of ids) if (states.value[id]) states.value = withoutKey(states.value, id)
+  })
+
   natter.onGap((id, reason) => {
     const current = states.value[id]
     if (!current) return
-    if (reason === 'gone') {
-      states.value = withoutKey(states.value, id)
-      return
-    }
+    // Gone: the conversations store departs it, which drops it here.
+    if (reason === 'gone') return
     // Retention removed what was missed: the conversation starts again from its newest page.
     current.entries = []
     current.loaded = false

@@ -70,12 +70,19 @@ test.describe('a room of three', () => {
     await expect(adaPage.getByTestId('seen-by-names')).toContainText('Cy')
     await adaPage.keyboard.press('Escape')
 
-    // Cy leaves (after saying she is sure): the room leaves her sidebar; the others see her go.
+    // Cy leaves (after saying she is sure): the room leaves her sidebar, her other tab says she
+    // left, and the others see her go.
+    const cyOtherTab = await cy.context.newPage()
+    await cyOtherTab.goto(`/?c=${roomId}`)
+    await expect(cyOtherTab.getByTestId('chat-name')).toHaveText('Design')
     await cyPage.getByTestId('room-menu').click()
     await cyPage.getByTestId('leave-room').click()
     await cyPage.getByTestId('leave-confirm').click()
     await expect(cyPage).toHaveURL(/\/$/)
     await expect(roomRow(cyPage, 'Design')).toHaveCount(0)
+    await expect(cyOtherTab.getByTestId('departed')).toContainText('You left this room.')
+    await expect(roomRow(cyOtherTab, 'Design')).toHaveCount(0)
+    await cyOtherTab.close()
     for (const page of [adaPage, bobPage]) {
       await expect.poll(() => lines(page)).toEqual(['Ada created the room', 'Ada added Bob', 'Cy joined', 'Cy left'])
       await expect(page.getByTestId('member-count')).toHaveText('2 members')
