@@ -26,7 +26,7 @@ const invitationsTo = (email: string) => chat.mail.mails.filter((mail: ParsedMai
 function seen(answer: Answer) {
   const headers = [...answer.headers]
     .filter(([name]) => name !== 'date' && name !== 'x-request-id')
-    .map(([name, value]) => [name, value.replace(/'nonce-[^']+'/, `'nonce'`)])
+    .map(([name, value]) => [name, value.replace(/'nonce-[^']+'/g, `'nonce'`)])
   const shape = (value: unknown): unknown => value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, shape(inner)])) : typeof value
   return { status: answer.status, headers, body: shape(answer.body) }
 }
