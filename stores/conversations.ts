@@ -157,7 +157,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   /** Opens (or finds) the direct conversation with the person behind an address; throws the server's ApiError. */
   async function addContact(email: string): Promise<Conversation> {
     const { conversationId } = await api<{ conversationId: string }>('POST', '/api/contacts', { email })
-    const conversation = byId(conversationId) ?? await fetchOne(conversationId)
+    // Afresh even when listed: adding someone who asked me first accepts them.
+    const conversation = await fetchOne(conversationId)
     if (!conversation) throw { status: 0, code: 'unknown', message: 'The conversation could not be opened. Try again.' } satisfies ApiError
     return conversation
   }

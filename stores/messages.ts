@@ -58,7 +58,7 @@ export interface LineItem {
 
 export type TimelineItem = MessageItem | LineItem
 
-export const PAGE_SIZE = 50
+const PAGE_SIZE = 50
 const EVENTS_PAGE = 500
 
 /**
