@@ -1,6 +1,11 @@
-import { createApi, type Api, type ApiError as SdkApiError, type Transport } from '#shared/sdk/api'
+import { createApi, isApiError, type Api, type ApiError as SdkApiError, type Transport } from '#shared/sdk/api'
 
 export { isApiError } from '#shared/sdk/api'
+
+/** The words to show for a failed call: the server's own message, else `fallback` (a bug, say). */
+export function failureText(error: unknown, fallback = 'Something went wrong. Try again.'): string {
+  return isApiError(error) ? error.message : fallback
+}
 /** What a failed call tells a program and a person; `code` is the server's `data.code`, or `network`. */
 export type ApiError = SdkApiError
 

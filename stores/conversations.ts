@@ -58,7 +58,7 @@ export const useConversationsStore = defineStore('conversations', () => {
       loadError.value = null
     }
     catch (error) {
-      loadError.value = isApiError(error) ? error.message : 'Your conversations could not be loaded.'
+      loadError.value = failureText(error, 'Your conversations could not be loaded.')
     }
   }
 

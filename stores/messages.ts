@@ -121,7 +121,7 @@ export const useMessagesStore = defineStore('messages', () => {
       current.loaded = true
     }
     catch (error) {
-      current.error = isApiError(error) ? error.message : 'The messages could not be loaded.'
+      current.error = failureText(error, 'The messages could not be loaded.')
     }
     finally {
       current.loading = false
@@ -142,7 +142,7 @@ export const useMessagesStore = defineStore('messages', () => {
       return added + await fillChanges(id, current, current.hasOlder ? messages[0]!.seq : 0, oldest - 1)
     }
     catch (error) {
-      current.olderError = isApiError(error) ? error.message : 'Older messages could not be loaded.'
+      current.olderError = failureText(error, 'Older messages could not be loaded.')
       return 0
     }
     finally {

@@ -60,7 +60,7 @@ export const useRoomsStore = defineStore('rooms', () => {
       state.error = null
     }
     catch (error) {
-      state.error = isApiError(error) ? error.message : 'The members could not be loaded.'
+      state.error = failureText(error, 'The members could not be loaded.')
     }
     finally {
       state.loading = false
