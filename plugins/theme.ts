@@ -7,7 +7,7 @@ export default defineNuxtPlugin({
   dependsOn: ['vuetify:nuxt:client:plugin', 'vuetify:nuxt:server:plugin'],
   order: 30,
   setup(nuxtApp) {
-    const saved = useCookie<string | null>('natter_theme', { default: () => null }).value
+    const saved = useCookie<string | null>('natter_theme', { default: () => null, decode: themeFromCookie }).value
     if (saved !== 'light' && saved !== 'dark') return
     // useVTheme() needs a component; the plugin's instance is the same global theme.
     const { theme } = nuxtApp.$vuetify

@@ -12,7 +12,7 @@ export const useSessionStore = defineStore('session', () => {
   /** Asks the server who this is: a 401 means signed out; any other failure is thrown. */
   async function load(): Promise<void> {
     try {
-      const me = await api<{ user: User, retentionDays?: number }>('/api/me')
+      const me = await api<{ user: User, retentionDays?: number }>('GET', '/api/me')
       user.value = me.user
       if (me.retentionDays) retentionDays.value = me.retentionDays
     }
@@ -24,24 +24,24 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   async function requestCode(email: string): Promise<void> {
-    await api('/api/auth/request-otp', { method: 'POST', body: { email } })
+    await api('POST', '/api/auth/request-otp', { email })
   }
 
   /** Signs in with the emailed code; resolves to true when this created the account. */
   async function verify(email: string, otp: string): Promise<boolean> {
-    const answer = await api<{ user: User, firstSignIn?: boolean }>('/api/auth/verify-otp', { method: 'POST', body: { email, otp } })
+    const answer = await api<{ user: User, firstSignIn?: boolean }>('POST', '/api/auth/verify-otp', { email, otp })
     user.value = answer.user
     loaded.value = true
     return answer.firstSignIn === true
   }
 
-  async function updateName(displayName: string): Promise<void> {
-    user.value = (await api<{ user: User }>('/api/me', { method: 'PATCH', body: { displayName } })).user
+  async function update(change: { displayName?: string, readReceipts?: boolean }): Promise<void> {
+    user.value = (await api<{ user: User }>('PATCH', '/api/me', change)).user
   }
 
   async function logout(): Promise<void> {
     try {
-      await api('/api/auth/logout', { method: 'POST' })
+      await api('POST', '/api/auth/logout')
     }
     catch (error) {
       // Already signed out on the server is still signed out.
@@ -50,5 +50,5 @@ export const useSessionStore = defineStore('session', () => {
     user.value = null
   }
 
-  return { user, loaded, retentionDays, load, requestCode, verify, updateName, logout }
+  return { user, loaded, retentionDays, load, requestCode, verify, update, logout }
 })

@@ -170,6 +170,20 @@ export class Outbox {
     this.changed()
   }
 
+  /**
+   * Another holder of the same storage (a second tab of the same person) changed it: take its
+   * entries as they now are, and send what waits. Not saved back, so two tabs never echo each other.
+   */
+  reload() {
+    const entries = this.options.storage?.load() ?? []
+    for (const clientId of [...this.timers.keys()]) {
+      if (!entries.some(entry => entry.clientId === clientId)) this.clearTimer(clientId)
+    }
+    this.items = entries
+    this.options.onChange?.(this.items)
+    this.flush()
+  }
+
   /** Signing out: nothing of this person's stays. */
   clear() {
     this.pause()

@@ -21,7 +21,7 @@ export type PublicUser = z.infer<typeof PublicUserSchema>
 
 /** Error codes a client can act on; `message` is for people, `data.code` for programs. */
 export type ErrorCode
-  = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'csrf_failed' | 'foreign_origin'
-    | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong' | 'code_expired' | 'code_used'
-    | 'code_void' | 'not_found' | 'not_ready' | 'forbidden' | 'unavailable' | 'method_not_allowed' | 'internal'
+  = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'bad_request' | 'request_timeout' | 'headers_too_large'
+    | 'csrf_failed' | 'foreign_origin' | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong'
+    | 'not_found' | 'not_ready' | 'forbidden' | 'unavailable' | 'method_not_allowed' | 'internal'
     | 'conflict' | 'room_full' | 'blocked'

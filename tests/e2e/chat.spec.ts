@@ -1,5 +1,5 @@
 import { addContact, composer, expectSameHistory, expectStored, history, messages, openChat, seedMessages, statusOf, write } from './support/chat'
-import { expect, ORIGIN, test, uniqueAddress } from './support/fixtures'
+import { expect, test } from './support/fixtures'
 import { AppServer, freePort, startRedis } from './support/servers'
 
 // Two or three browser contexts and a server on a small CI machine: more room than one page needs.
@@ -8,10 +8,10 @@ test.describe.configure({ timeout: 120_000 })
 const HTML_LOOKING = '<b>bold?</b> <img src=x onerror="document.title=\'owned\'"> <script>document.title="owned"</script> javascript:alert(1)'
 
 test.describe('chatting', () => {
-  // The unknown address in the add-contact dialog is a 404 answer, which the browser logs.
-  test.use({ expectedConsoleErrors: /the server responded with a status of 404\b/ })
+  // Adding one's own address is a 400 answer, which the browser logs.
+  test.use({ expectedConsoleErrors: /the server responded with a status of 400\b/ })
 
-  test('two people add each other by email, chat live both ways and find the same history after a reload', async ({ people }, testInfo) => {
+  test('one adds the other by email, the other accepts, they chat live both ways and find the same history after a reload', async ({ people }) => {
     const ada = await people.signIn('ada', { name: 'Ada Lovelace' })
     const bob = await people.signIn('bob', { name: 'Bob Babbage' })
     const adaPage = await openChat(ada)
@@ -20,17 +20,21 @@ test.describe('chatting', () => {
     await expect(adaPage.getByTestId('contacts-empty')).toContainText('Add a contact by email to start chatting.')
     await expect(adaPage.getByTestId('signed-in-as')).toHaveText('Signed in as Ada Lovelace')
 
-    // An address nobody signed in with: the server's own words, and the dialog stays open.
+    // Her own address: the server's own words, and the dialog stays open. (An address without an
+    // account is answered like any other: it gets an invitation.)
     await adaPage.getByTestId('add-contact').click()
     const email = adaPage.getByLabel('Their email address')
-    await email.fill(uniqueAddress(testInfo, 'nobody'))
+    await email.fill(ada.email)
     await email.press('Enter')
-    await expect(adaPage.getByTestId('add-contact-error')).toContainText('No one has signed in to Natter as')
+    await expect(adaPage.getByTestId('add-contact-error')).toHaveText('That is your own address.')
     await email.fill(bob.email)
     await adaPage.getByTestId('add-contact-submit').click()
-    await expect(adaPage).toHaveURL(`${ORIGIN}/?with=${bob.id}`)
+    await expect(adaPage).toHaveURL(/\/\?c=[\da-f-]{36}$/)
     await expect(adaPage.getByTestId('chat-name')).toHaveText('Bob Babbage')
     await expect(adaPage.getByTestId('conversation-empty')).toContainText('Say hello to Bob Babbage')
+    // Until Bob accepts, Ada sees nothing of his presence.
+    await expect(adaPage.getByTestId('chat-presence')).toHaveText('Waiting for Bob Babbage to accept')
+    await expect(adaPage.getByTestId('chat-header').getByTestId('presence-dot')).toHaveCount(0)
 
     // Ada writes two lines; Bob, on his list, sees a new row with the unread count, then opens it.
     await write(adaPage, 'Hello Bob!\nThis is a second line.')
@@ -40,10 +44,16 @@ test.describe('chatting', () => {
     await expect(adaRow.getByTestId('unread-badge')).toHaveText('1')
     await expect(adaRow.getByTestId('contact-preview')).toHaveText('Hello Bob! This is a second line.')
     await adaRow.click()
-    await expect(bobPage).toHaveURL(`${ORIGIN}/?with=${ada.id}`)
+    await expect(bobPage).toHaveURL(new RegExp(`/\\?c=${await adaRow.getAttribute('data-conversation-id')}$`))
     await expect.poll(() => history(bobPage)).toEqual(['Hello Bob!\nThis is a second line.'])
     await expect(adaRow.getByTestId('unread-badge')).toHaveCount(0)
+    // A request: Ada learns nothing of his reading until he accepts; then she does.
+    await expect(bobPage.getByTestId('request-banner')).toContainText('Ada Lovelace wants to chat with you')
+    await expect(messages(adaPage).first().getByTestId('message-status')).toHaveAttribute('data-status', 'sent')
+    await bobPage.getByTestId('request-accept').click()
+    await expect(bobPage.getByTestId('request-banner')).toHaveCount(0)
     await expect(messages(adaPage).first().getByTestId('message-status')).toHaveAttribute('data-status', 'read')
+    await expect(adaPage.getByTestId('chat-presence')).toHaveText('online')
 
     // Bob answers with a link and with text that looks like HTML: shown as text, never run.
     await write(bobPage, 'See https://example.org/docs?page=2 (the second page).')

@@ -1,5 +1,6 @@
 import type { Page } from '@playwright/test'
 import { addContact, messages, openChat, write } from './support/chat'
+import { createRoom, lines, roomRow } from './support/rooms'
 import { expect, ORIGIN, test, waitForHydration } from './support/fixtures'
 
 // Every style the Content-Security-Policy refuses, as the browser reports it to the page. (zod's
@@ -119,4 +120,22 @@ test('a message cannot disguise a link or reorder what follows it', async ({ peo
   expect(order[1]!).toBeLessThan(order[2]!)
   // Nor does it leak into the next message.
   await expect(messages(bobPage).nth(2).getByTestId('message-body')).toHaveText('next message')
+})
+
+test('a name in a right-to-left script keeps its place in the lines around it', async ({ people }) => {
+  const ada = await people.signIn('ada', { name: 'Ada' })
+  const maryam = await people.signIn('maryam', { name: 'مريم' })
+  const adaPage = await openChat(ada)
+  const maryamPage = await openChat(maryam)
+  await createRoom(adaPage, { name: 'Fruit', visibility: 'private', invite: [maryam.email] })
+  await expect.poll(() => lines(adaPage)).toEqual(['Ada created the room', 'Ada added مريم'])
+  await roomRow(maryamPage, 'Fruit').click()
+  await write(maryamPage, '3 apples')
+  // Without isolation "مريم: 3 apples" lays out as "3 :مريم apples": the number would jump ahead
+  // of the name. Each is its own <bdi>, so the name comes first, then the colon, then the text.
+  const preview = roomRow(adaPage, 'Fruit').getByTestId('contact-preview')
+  await expect(preview).toContainText('3 apples')
+  const [name, text] = await Promise.all(['مريم', '3 apples'].map(part => preview.locator('bdi').getByText(part, { exact: true }).evaluate(element => element.getBoundingClientRect())))
+  expect(name!.right).toBeLessThanOrEqual(text!.left)
+  await expect(messages(adaPage).getByTestId('message-author')).toHaveText('مريم')
 })

@@ -75,7 +75,7 @@ test.describe('mistakes', () => {
   // The browser logs each refused answer (401 wrong code, 429 throttled) as a console error.
   test.use({ expectedConsoleErrors: /the server responded with a status of (401|429)\b/ })
 
-  test('a wrong code says so with the tries left, and the right code still works', async ({ page }, testInfo) => {
+  test('a wrong code is refused with one message for every refused code, and the right code still works', async ({ page }, testInfo) => {
     const address = uniqueAddress(testInfo, 'grace')
     await page.goto('/login')
     await waitForHydration(page)
@@ -84,7 +84,7 @@ test.describe('mistakes', () => {
     const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0')
 
     await pasteCode(page, wrong)
-    await expect(page.getByTestId('code-error')).toContainText('That code isn’t right. 4 tries left.')
+    await expect(page.getByTestId('code-error')).toContainText('That code isn’t right, or it no longer works. Check the newest mail from Natter, or send a new code.')
 
     await pasteCode(page, code)
     await expect(page.getByRole('heading', { name: 'What should people call you?' })).toBeVisible()

@@ -1,0 +1,35 @@
+import { skipHydrate } from 'pinia'
+import type { OutboxEntry } from '#shared/sdk/outbox'
+
+/**
+ * The UI's view of the protocol client's outbox: what I wrote that the server has not confirmed
+ * yet (queued, sending, failed), kept in localStorage by the client until its ack.
+ */
+export const useOutboxStore = defineStore('outbox', () => {
+  const natter = useNatter()
+  const copy = (entries: readonly OutboxEntry[]) => entries.map(entry => ({ ...entry }))
+  const entries = shallowRef<OutboxEntry[]>(copy(natter.outbox.entries))
+  onOutboxChange((now) => {
+    entries.value = copy(now)
+  })
+
+  function of(conversationId: string): OutboxEntry[] {
+    return entries.value.filter(entry => entry.conversationId === conversationId)
+  }
+
+  /** Writes a message: it goes now, or as soon as there is a connection. */
+  function send(conversationId: string, body: string) {
+    natter.sendMessage(conversationId, body)
+  }
+
+  function retry(clientId: string) {
+    natter.outbox.retry(clientId)
+  }
+
+  function discard(clientId: string) {
+    natter.outbox.discard(clientId)
+  }
+
+  // The browser's own (localStorage), never the server render's empty one.
+  return { entries: skipHydrate(entries), of, send, retry, discard }
+})
