@@ -228,6 +228,12 @@ export const useConversationsStore = defineStore('conversations', () => {
     if (conversation.request === 'outgoing') void fetchOne(conversation.id)
   })
 
+  // Presence comes only from someone who accepted me: it is how an answered request shows at once.
+  natter.on('presence.update', (frame) => {
+    const conversation = byPeer(frame.userId)
+    if (conversation?.request === 'outgoing') void fetchOne(conversation.id)
+  })
+
   natter.onGap((id, reason) => {
     if (reason === 'gone') depart(id, { reason: 'gone', by: null })
   })

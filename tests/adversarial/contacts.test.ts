@@ -157,8 +157,11 @@ describe('nothing of the added person reaches the adder until they accept', () =
     expect(framesOf(adderSocket, frame => frame.type === 'read.update', before)).toEqual([])
     expect((await views(adder, conversationId)).contact.theirRead).toEqual({ seq: 0, at: null })
 
-    // Accepted: the added person's comings and goings reach the adder, and the adder's reach them.
+    // Accepted: the adder hears it at once, as the added person's presence; from then on their
+    // comings and goings reach the adder, and the adder's reach them.
+    const beforeAccept = adderSocket.frames.length
     expect((await added.client.post(`/api/contacts/${adder.id}/accept`)).status).toBe(204)
+    await adderSocket.next(frame => presenceOf(added.id)(frame) && frame.status === 'online', { from: beforeAccept })
     addedSocket.close()
     addedDevice.close()
     await Promise.all([addedSocket.closedWith(), addedDevice.closedWith()])

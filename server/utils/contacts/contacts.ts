@@ -8,7 +8,7 @@ import { directMembershipChanges, findDirectConversation, openDirectConversation
 import { fail } from '../http'
 import { log } from '../log'
 import { sendAfterResponse } from '../outgoing-mail'
-import { presenceOf } from '../presence/presence'
+import { presenceOf, sharePresence } from '../presence/presence'
 import { broadcast } from '../realtime/broadcast'
 import { retentionCutoff } from '../retention/cutoff'
 import { throttled } from '../throttle'
@@ -88,10 +88,16 @@ export async function blockContact(backends: Backends, userId: string, peerId: s
   await setContactState(backends, userId, peerId, 'blocked')
 }
 
-async function setContactState({ database }: Backends, userId: string, peerId: string, state: 'active' | 'blocked') {
+async function setContactState(backends: Backends, userId: string, peerId: string, state: 'active' | 'blocked') {
+  const { database } = backends
   const conversationId = await findDirectConversation(database.db, userId, peerId)
   if (!conversationId) throw fail(404, 'not_found', 'You have no conversation with this person.')
-  if (await setDirectState(database.db, conversationId, userId, state)) await broadcast(await directMembershipChanges(database.db, conversationId))
+  if (!(await setDirectState(database.db, conversationId, userId, state))) return
+  const changes = await directMembershipChanges(database.db, conversationId)
+  await broadcast(changes)
+  // Both accepted now: each hears the other's presence at once, which is also how the one who
+  // asked learns that the request was accepted.
+  if (changes.membership?.every(change => change.membership?.open)) await sharePresence(backends, userId, peerId)
 }
 
 interface ContactRow {

@@ -70,6 +70,16 @@ async function announce({ database }: Backends, userId: string, status: Presence
   await broadcast({ to: { users: contacts ?? await contactsOf(database.db, userId) }, frame })
 }
 
+/** Two people just accepted each other: each gets the other's presence now. */
+export async function sharePresence(backends: Backends, a: string, b: string) {
+  const rows = await backends.database.db.selectFrom('users').select(['id', 'last_seen_at']).where('id', 'in', [a, b]).execute()
+  const envelopes = await Promise.all(rows.map(async row => ({
+    to: { users: [row.id === a ? b : a] },
+    frame: { type: 'presence.update' as const, userId: row.id, ...await presenceOf(backends, row.id, row.last_seen_at) }
+  })))
+  await broadcast(envelopes)
+}
+
 /** A socket opened: the person may have just come online; the socket learns its contacts' presence. */
 export async function socketOpened(backends: Backends, socket: ChatSocket) {
   const wasOnline = await isOnline(backends, socket.userId)
