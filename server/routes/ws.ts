@@ -13,10 +13,11 @@ const MAX_QUEUED_FRAMES = 100
 
 // Set on the raw socket by the one shared 'pong' listener: no closure per socket.
 const AWAITING_PONG = Symbol('natter.awaitingPong')
+const TEXT_FRAME = { binary: false }
 
 type RawSocket = {
   bufferedAmount: number
-  send: (text: string) => void
+  send: (data: string | Buffer, options: { binary: boolean }) => void
   close: (code: number, reason: string) => void
   ping: () => void
   terminate: () => void
@@ -88,8 +89,9 @@ class PeerSocket implements ChatSocket {
     raw[AWAITING_PONG] = false
   }
 
-  sendText(text: string) {
-    this.raw.send(text)
+  sendText(text: string | Buffer) {
+    // A Buffer goes out as it is, as a text frame: ws would otherwise encode a string again per socket.
+    this.raw.send(text, TEXT_FRAME)
   }
 
   bufferedAmount() {

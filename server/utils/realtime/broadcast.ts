@@ -63,7 +63,8 @@ export function deliverHere(envelope: Envelope): number {
   }
   let delivered = 0
   if (envelope.frame || envelope.reply) {
-    let text: string | undefined
+    // UTF-8 once for every recipient: encoding per socket was 7 % of a big room's fanout.
+    let text: Buffer | undefined
     let reply: string | undefined
     const conversation = envelope.frame && 'conversationId' in envelope.frame ? envelope.frame.conversationId : undefined
     for (const socket of recipients(envelope.to, conversation)) {
@@ -73,7 +74,7 @@ export function deliverHere(envelope: Envelope): number {
         deliverText(socket, reply)
       }
       else if (envelope.frame) {
-        text ??= JSON.stringify(envelope.frame)
+        text ??= Buffer.from(JSON.stringify(envelope.frame))
         if (deliverText(socket, text)) delivered++
       }
     }

@@ -16,8 +16,8 @@ export interface ChatSocket {
   readonly sessionId: string
   /** The client's address, as the socket caps count it. */
   readonly ip: string
-  /** Sends already-serialised JSON: a frame for many sockets is serialised once. */
-  sendText(text: string): void
+  /** Sends already-serialised JSON as a text frame: a frame for many sockets is serialised and encoded once. */
+  sendText(text: string | Buffer): void
   bufferedAmount(): number
   close(code: number, reason: string): void
   /** Sends a protocol ping; false (and the socket is cut) when the previous one got no answer. */
@@ -121,7 +121,7 @@ export function sendFrame(socket: ChatSocket, frame: ServerFrame) {
 }
 
 /** Writes to one socket unless it has fallen too far behind; then it is closed (1013: try again later). */
-export function deliverText(socket: ChatSocket, text: string): boolean {
+export function deliverText(socket: ChatSocket, text: string | Buffer): boolean {
   if (socket.bufferedAmount() > MAX_BUFFERED_BYTES) {
     socket.close(1013, 'too slow: reconnect and resync')
     return false
