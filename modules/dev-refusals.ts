@@ -1,16 +1,13 @@
-// `nuxt dev` only: two refusals at start, before anything is built or bound.
-// - A busy port: the CLI (listhen, get-port-please) would quietly listen elsewhere (3000, 3001, …)
-//   while NATTER_PUBLIC_URL, the WebSocket Origin allow-list and the links in emails still name
-//   the port asked for. The CLI loads Nuxt (this module) before it binds, so the port is tried here.
+// `nuxt dev` only: two refusals at start, before anything is built.
+// - A busy port: the CLI (listhen, get-port-please) quietly listens elsewhere (3000, 3001, …) while
+//   NATTER_PUBLIC_URL, the WebSocket Origin allow-list and the links in emails still name the port
+//   asked for. The CLI binds before it sets modules up, so the port it got is compared instead.
 // - A data folder in use by another Natter: server/utils/data-lock.ts. The dev server's worker runs
 //   in this process, so the lock taken here is the one the server plugin finds as its own.
-import { createServer } from 'node:net'
 import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { defineNuxtModule, useLogger } from '@nuxt/kit'
 import { DataDirLockedError, lockDataDir, unlockDataDir, usesDataDir } from '../server/utils/data-lock'
-
-const checked = Symbol.for('natter.devPortChecked')
 
 /** The port `nuxt dev` listens on, read as the CLI reads it (@nuxt/cli 3.37, resolveListenOverrides). */
 export function wantedPort(argv: string[], env: NodeJS.ProcessEnv, configured: number | undefined): number {
@@ -19,33 +16,21 @@ export function wantedPort(argv: string[], env: NodeJS.ProcessEnv, configured: n
   return Number(fromArgs || env.NUXT_PORT || env.NITRO_PORT || env.PORT || configured || 3000)
 }
 
-export function portFree(port: number, host?: string): Promise<NodeJS.ErrnoException | undefined> {
-  return new Promise((done) => {
-    const probe = createServer()
-    probe.once('error', (error: NodeJS.ErrnoException) => done(error))
-    probe.listen({ port, host, exclusive: true }, () => probe.close(() => done(undefined)))
-  })
-}
-
 export default defineNuxtModule({
   meta: { name: 'natter-dev-refusals' },
   async setup(_options, nuxt) {
     if (!nuxt.options.dev || nuxt.options._prepare) return
     const logger = useLogger('natter')
-    const state = globalThis as { [checked]?: boolean }
-    // A fork of the CLI listens on an internal port behind the first process, and a reload
-    // reuses the port this process already holds: only the first load in a process checks it.
-    if (!process.env.__NUXT__FORK && !state[checked]) {
-      state[checked] = true
+    // A fork of the CLI listens on an internal port behind the first process: only the first
+    // process, which binds the port asked for, checks it. The CLI calls `listen` before building.
+    if (!process.env.__NUXT__FORK) {
       const port = wantedPort(process.argv, process.env, nuxt.options.devServer.port)
-      const host = process.env.NUXT_HOST || process.env.NITRO_HOST || process.env.HOST || nuxt.options.devServer.host || undefined
-      const error = await portFree(port, host)
-      if (error) {
-        logger.error(error.code === 'EADDRINUSE'
-          ? `Port ${port} is already in use${host ? ` on ${host}` : ''}: stop what listens there, or pick another with PORT=…`
-          : `Cannot listen on port ${port}: ${error.message}`)
+      nuxt.hook('listen', (_server, listener: { address?: { port?: number } }) => {
+        const actual = listener.address?.port
+        if (actual === undefined || actual === port) return
+        logger.error(`Port ${port} is already in use (the dev server would have moved to ${actual}): stop what listens there, or pick another with PORT=…`)
         process.exit(1)
-      }
+      })
     }
     if (!usesDataDir(process.env)) return
     const dataDir = resolve(process.env.NATTER_DATA_DIR || '.data')

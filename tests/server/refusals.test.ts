@@ -59,7 +59,7 @@ describe('a second server on the same data folder', () => {
     expect((await fetch(`${first.url}/api/health`)).status).toBe(200)
     await first.stop()
     expect(existsSync(lock)).toBe(false)
-  })
+  }, 90_000)
 
   it('takes over the lock of a server that was killed', async () => {
     const cwd = tempDir('stale')
@@ -69,7 +69,7 @@ describe('a second server on the same data folder', () => {
     const next = await startServer({}, { cwd })
     expect(readFileSync(join(cwd, '.data', 'natter.lock'), 'utf8').trim()).toBe(String(next.process.pid))
     await next.stop()
-  })
+  }, 90_000)
 })
 
 describe('a busy PORT', () => {
@@ -79,7 +79,7 @@ describe('a busy PORT', () => {
     expect(refusal).toMatch(/exited with 1/)
     expect(refusal).toMatch(/cannot listen.*EADDRINUSE/s)
     expect(refusal).toContain(String(port))
-  })
+  }, 60_000)
 
   it('stops `nuxt dev` before it builds anything, instead of moving to another port', async () => {
     const { port } = await occupy()
