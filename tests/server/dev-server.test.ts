@@ -83,7 +83,7 @@ describe('the dev mailbox', () => {
   }, 60_000)
 
   it.skipIf(!lan)('is refused from another address, whatever the request claims', async () => {
-    for (const headers of [{}, { 'x-natter-dev-peer': '127.0.0.1', 'x-forwarded-for': '127.0.0.1' }]) {
+    for (const headers of [{}, { 'x-natter-dev-peer': '127.0.0.1', 'x-forwarded-for': '127.0.0.1' }] as Record<string, string>[]) {
       const response = await fetch(`http://${lan}:${port}/dev/mailbox`, { headers })
       expect(response.status).toBe(403)
       expect(await response.text()).not.toContain('is your Natter sign-in code')
