@@ -31,6 +31,11 @@ beforeAll(async () => {
     env: {
       ...process.env,
       NODE_ENV: 'development',
+      // Embedded backends even under the services project: never the shared database or topics.
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      KAFKA_BROKERS: '',
+      SMTP_URL: '',
       NATTER_BUILD_DIR: tmp('build'),
       NATTER_DATA_DIR: join(tmp('data'), '.data'),
       NATTER_PUBLIC_URL: `http://127.0.0.1:${port}`

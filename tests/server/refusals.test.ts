@@ -33,7 +33,8 @@ async function occupy(): Promise<{ port: number, server: Server }> {
 function nuxtDev(env: Record<string, string>, timeoutMs = 90_000): Promise<{ code: number | null, output: string }> {
   const child = spawn('npx', ['nuxt', 'dev', '--no-fork'], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'development', NATTER_BUILD_DIR: tempDir('dev-build'), ...env },
+    // Embedded backends even under the services project: never the shared database or topics.
+    env: { ...process.env, NODE_ENV: 'development', DATABASE_URL: '', REDIS_URL: '', KAFKA_BROKERS: '', SMTP_URL: '', NATTER_BUILD_DIR: tempDir('dev-build'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true
   })
