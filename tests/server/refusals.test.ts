@@ -48,13 +48,16 @@ function nuxtDev(env: Record<string, string>, timeoutMs = 90_000): Promise<{ cod
   }))
 }
 
+// The lock guards the embedded backends' files: these servers run on them under either project.
+const embedded = { DATABASE_URL: '', REDIS_URL: '', KAFKA_BROKERS: '' }
+
 describe('a second server on the same data folder', () => {
   it('is refused while the first runs, naming it; the first keeps the lock and gives it back on stop', async () => {
     const cwd = tempDir('shared')
-    const first = await startServer({}, { cwd })
+    const first = await startServer(embedded, { cwd })
     const lock = join(cwd, '.data', 'natter.lock')
     expect(readFileSync(lock, 'utf8').trim()).toBe(String(first.process.pid))
-    const refusal = await startServer({}, { cwd }).then(() => 'started', (error: Error) => error.message)
+    const refusal = await startServer(embedded, { cwd }).then(() => 'started', (error: Error) => error.message)
     expect(refusal).toMatch(/exited with 1/)
     expect(refusal).toContain(`in use by another Natter (pid ${first.process.pid})`)
     expect((await fetch(`${first.url}/api/health`)).status).toBe(200)
@@ -64,10 +67,10 @@ describe('a second server on the same data folder', () => {
 
   it('takes over the lock of a server that was killed', async () => {
     const cwd = tempDir('stale')
-    const killed = await startServer({}, { cwd })
+    const killed = await startServer(embedded, { cwd })
     await killed.stop('SIGKILL')
     expect(existsSync(join(cwd, '.data', 'natter.lock'))).toBe(true)
-    const next = await startServer({}, { cwd })
+    const next = await startServer(embedded, { cwd })
     expect(readFileSync(join(cwd, '.data', 'natter.lock'), 'utf8').trim()).toBe(String(next.process.pid))
     await next.stop()
   }, 90_000)
