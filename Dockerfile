@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
 # Natter's image: build with the full toolchain, ship only Nitro's self-contained .output.
 # The Node minor is pinned (both stages) so a rebuild does not silently move the runtime; bump
-# it on purpose, together with CI's node-version.
+# it on purpose, together with CI's node-version and the `node` dev dependency in package.json.
 
 FROM node:24.21-slim AS build
 WORKDIR /app
 # Dependencies first, so a source-only change reuses this layer. --ignore-scripts because the
-# package's preinstall/postinstall (Node check, `nuxt prepare`) need the sources that are not
-# copied yet; `nuxt build` below prepares by itself, and this image's Node passes the check.
+# package's postinstall (Node check, `nuxt prepare`) needs the sources that are not copied yet;
+# `nuxt build` below prepares by itself. It also skips the `node` dev dependency's download: this
+# image's Node runs everything.
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY . .

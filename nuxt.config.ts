@@ -12,7 +12,10 @@ export default defineNuxtConfig({
     head: {
       title: 'Natter',
       htmlAttrs: { lang: 'en' },
-      meta: [{ name: 'viewport', content: 'width=device-width, initial-scale=1' }]
+      meta: [
+        { name: 'viewport', content: 'width=device-width, initial-scale=1' },
+        { name: 'description', content: 'Natter: self-hosted realtime chat. Sign in with a code sent to your email.' }
+      ]
     }
   },
   srcDir: '.',
@@ -21,6 +24,10 @@ export default defineNuxtConfig({
   nitro: {
     ...(buildRoot && { output: { dir: `${buildRoot}/.output` } }),
     experimental: { websocket: true, tasks: true },
+    // The built assets are stored brotli- and gzip-compressed beside the originals and served
+    // compressed to a client that accepts it; the rendered pages are compressed as they go out
+    // (server/plugins/render-compress.ts).
+    compressPublicAssets: { gzip: true, brotli: true },
     // Fixed at build time (Nitro writes the schedule into the bundle): see docs/retention.md.
     scheduledTasks: { [process.env.NATTER_RETENTION_CRON || '0 * * * *']: ['retention:purge'] }
   },

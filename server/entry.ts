@@ -57,7 +57,14 @@ if (import.meta._websocket) {
   // An upgrade skips h3's request hooks: its cookies are cleaned here (server/utils/cookies.ts).
   server.on('upgrade', (request, socket, head) => {
     cleanCookieHeader(request.headers)
-    return handleUpgrade(request, socket, head)
+    // Node takes its own error listener off a socket it hands to 'upgrade', and crossws adds one
+    // only once the upgrade hook has answered: a client resetting in between (a tab closed
+    // mid-handshake) would be an uncaught exception. The promise is handled for the same reason.
+    socket.on('error', (error: NodeJS.ErrnoException) => log.debug('upgrade socket error', { code: error.code }))
+    handleUpgrade(request, socket, head).catch((error: unknown) => {
+      socket.destroy()
+      log.warn('websocket upgrade failed', { error })
+    })
   })
 }
 if (import.meta._tasks) {

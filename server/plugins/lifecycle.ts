@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import { closeBackends, useBackends } from '../utils/backends'
 import { useConfig } from '../utils/config'
+import { lockDataDir, usesDataDir } from '../utils/data-lock'
 import { log } from '../utils/log'
 import { startPipeline, stopAccepting, stopPipeline } from '../utils/realtime/pipeline'
 import { flushOutgoingMail } from '../utils/outgoing-mail'
@@ -14,7 +15,9 @@ const SHUTDOWN_LIMIT_MS = Number(process.env.NITRO_SHUTDOWN_TIMEOUT || 25_000)
 export default defineNitroPlugin((nitroApp) => {
   if (import.meta.prerender) return
   try {
-    useConfig()
+    const config = useConfig()
+    // A second server on the same embedded database would corrupt it: refused (server/utils/data-lock.ts).
+    if (usesDataDir(process.env)) lockDataDir(config.dataDir)
   }
   catch (error) {
     // A misconfigured server must not start half-way: say what is wrong and stop.

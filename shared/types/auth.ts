@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 
 // Characters that make one address look like another, or hide text: refused, never stripped.
 const HOSTILE = /[\p{Cc}\p{Cf}\u2028\u2029]/u

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { EmailSchema } from './auth'
 import { ChatMessageSchema } from './messages'
 import { PresenceSchema } from './presence'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { Id, Seq } from './ids'
 import { ChatMessageSchema } from './messages'
 import { PresenceSchema } from './presence'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { ConversationsServerFrames } from './conversations'
 import { MessagesClientFrames, MessagesServerFrames } from './messages'
 import { PresenceClientFrames, PresenceServerFrames } from './presence'

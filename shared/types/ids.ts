@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 
 /** Every id in Natter (people, conversations, messages, clientIds) is a UUID. */
 export const Id = z.uuid()

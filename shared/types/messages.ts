@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { Id, Seq } from './ids'
 
 /** Frames larger than this get an `error` frame; the connection stays open. */

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { Id, Seq } from './ids'
 
 export const MAX_READ_IDS = 500

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { z } from './zod'
 import { Id } from './ids'
 
 /** `to` (a person, version 1) or `conversationId`: exactly one. */

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 
 import { root, serverEntry } from './paths'
 
-const sources = ['app.vue', 'nuxt.config.ts', 'pages', 'components', 'composables', 'layouts', 'middleware', 'stores', 'server', 'shared', 'plugins']
+const sources = ['app.vue', 'nuxt.config.ts', 'modules', 'public', 'pages', 'components', 'composables', 'layouts', 'middleware', 'stores', 'server', 'shared', 'plugins']
 
 function newest(path: string): number {
   if (!existsSync(path)) return 0

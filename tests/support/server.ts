@@ -35,6 +35,21 @@ export function residentMiB(pid: number): number {
 }
 
 /**
+ * Nitro's trap prints `[unhandledRejection]` or `[uncaughtException]` for a promise or an error
+ * that escaped every handler (a reset socket's, say): the server survives it in production, but
+ * `nuxt dev` restarts on it. Stopping a test server throws when its output has one, so every
+ * suite that starts a server fails on it.
+ */
+export function escapedErrors(logs: string[]): string[] {
+  return logs.join('').split('\n').filter(line => /unhandledRejection|uncaughtException/i.test(line))
+}
+
+export function assertNoEscapedErrors(logs: string[]) {
+  const lines = escapedErrors(logs)
+  if (lines.length) throw new Error(`the server let an error escape:\n${lines.join('\n')}\n--- full output:\n${logs.join('')}`)
+}
+
+/**
  * Starts the production bundle in its own working folder (so `.data` is fresh) with the backends
  * of the current project: embedded under `unit`, real under `services`. Resolves once it is ready.
  */
@@ -98,6 +113,7 @@ export async function startServer(env: Record<string, string> = {}, options: Ser
       if (child.exitCode === null) child.kill(signal)
       const code = await exited
       if (!options.cwd) rmSync(cwd, { recursive: true, force: true })
+      assertNoEscapedErrors(logs)
       return code
     }
   }

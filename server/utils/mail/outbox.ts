@@ -15,7 +15,7 @@ export function createOutboxMailer(limit = 100): OutboxMailer {
     async send(mail) {
       outbox.push({ ...mail, sentAt: new Date() })
       if (outbox.length > limit) outbox.shift()
-      log.info(`mail to ${mail.to}: ${mail.subject}`, { text: mail.text })
+      log.info(`mail to ${mail.to}: ${mail.subject}`, { text: mail.text, ...(import.meta.dev && { mailbox: '/dev/mailbox' }) })
     },
     async ping() {},
     async close() {
