@@ -164,7 +164,8 @@ describe('reactions', () => {
 
     expect((await history(ada, conversationId))[0]!.reactions).toEqual([{ emoji: '👍🏽', count: 2, mine: true }, { emoji: '🇫🇷', count: 1, mine: false }])
     expect((await react(bob, sent.id, '👍🏽', false)).status).toBe(204)
-    expect((await history(bob, conversationId))[0]!.reactions).toEqual([{ emoji: '👍🏽', count: 1, mine: false }, { emoji: '🇫🇷', count: 1, mine: true }])
+    // Ordered by their oldest reaction still there: Ada's 👍🏽 came after Bob's 🇫🇷.
+    expect((await history(bob, conversationId))[0]!.reactions).toEqual([{ emoji: '🇫🇷', count: 1, mine: true }, { emoji: '👍🏽', count: 1, mine: false }])
 
     for (const wrong of ['a', '👍👍', ':)', '1']) expect((await react(bob, sent.id, wrong)).status, wrong).toBe(400)
     const from = b.heard.length
