@@ -112,7 +112,7 @@ describe('bad frames get an error frame, change nothing, and leave the socket op
   const cases: Array<[string, () => unknown, string]> = [
     ['malformed JSON', () => '{"type": "chat.send", ', 'invalid_json'],
     ['a JSON array', () => '[1,2,3]', 'invalid_frame'],
-    ['an unknown type', () => ({ type: 'chat.delete', id: randomUUID() }), 'unknown_type'],
+    ['an unknown type', () => ({ type: 'chat.burn', id: randomUUID() }), 'unknown_type'],
     ['no type', () => ({ to: person.b.id }), 'unknown_type'],
     ['an empty body', () => ({ type: 'chat.send', to: person.b.id, body: '   ', clientId: randomUUID() }), 'invalid_frame'],
     ['a body of 4001 characters', () => ({ type: 'chat.send', to: person.b.id, body: 'x'.repeat(4001), clientId: randomUUID() }), 'invalid_frame'],
