@@ -161,7 +161,7 @@ export const useMessagesStore = defineStore('messages', () => {
       const { events } = await api<{ events: ServerFrame[] }>('GET', `/api/conversations/${id}/events?after=${from}&limit=${Math.min(EVENTS_PAGE, upTo - from)}`)
       added += place(into, events)
       const last = events.at(-1)
-      if (!last || !('seq' in last)) break
+      if (!last || !('seq' in last) || last.seq === null) break
       from = last.seq
     }
     return added

@@ -1,6 +1,6 @@
 import { STREAM_FRAME_TYPES, type ClientFrame, type ServerFrame, type ServerFrameOf, type ServerFrameType, type StreamFrame } from '../types/frames'
 import { createApi, isApiError, type Api, type SocketLike, type Transport } from './api'
-import { Outbox, type OutboxEntry, type OutboxStorage } from './outbox'
+import { Outbox, type ChangeEntry, type OutboxEntry, type OutboxStorage } from './outbox'
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline'
 
@@ -19,7 +19,13 @@ export interface ClientOptions {
   online?(): boolean
   /** The other person of a direct conversation (null in a room): my own messages, built from their acks, are to them. */
   peerOf?(conversationId: string): string | null
-  outbox?: { perSecond?: number, burst?: number, ackTimeoutMs?: number, onChange?: (entries: readonly OutboxEntry[]) => void }
+  outbox?: {
+    perSecond?: number
+    burst?: number
+    ackTimeoutMs?: number
+    onChange?: (entries: readonly OutboxEntry[]) => void
+    onChanges?: (changes: readonly ChangeEntry[]) => void
+  }
 }
 
 type Listener<T extends ServerFrameType> = (frame: ServerFrameOf<T>) => void
@@ -124,9 +130,28 @@ export class NatterClient {
     return true
   }
 
-  /** Writes a message: it waits in the outbox until the server has it. */
-  sendMessage(conversationId: string, body: string): OutboxEntry {
-    return this.outbox.enqueue({ conversationId, body, afterSeq: this.appliedSeq(conversationId) })
+  /** Writes a message: it waits in the outbox until the server has it. `replyTo`: the server id of the message it answers. */
+  sendMessage(conversationId: string, body: string, options: { replyTo?: string } = {}): OutboxEntry {
+    return this.outbox.enqueue({ conversationId, body, afterSeq: this.appliedSeq(conversationId), ...(options.replyTo && { replyTo: options.replyTo }) })
+  }
+
+  /**
+   * Changes my message's text. `messageId` is the server's id, or the clientId of a message
+   * still in the outbox: the edit then goes once that message is acknowledged. It is applied
+   * when its chat.update comes in the stream; a refusal arrives as an `error` with `ref: changeId`.
+   */
+  edit(messageId: string, body: string): ChangeEntry {
+    return this.outbox.enqueueChange(messageId, { kind: 'edit', body })
+  }
+
+  /** Deletes a message (mine, or anyone's in a room I own or administer); as `edit` for ids and answers. */
+  remove(messageId: string): ChangeEntry {
+    return this.outbox.enqueueChange(messageId, { kind: 'delete' })
+  }
+
+  /** Turns my reaction with one emoji on or off; as `edit` for ids and answers. */
+  react(messageId: string, emoji: string, on: boolean): ChangeEntry {
+    return this.outbox.enqueueChange(messageId, { kind: 'react', emoji, on })
   }
 
   /** The last seq of the conversation this client has applied (0: none yet). */
@@ -333,19 +358,23 @@ export class NatterClient {
     if (STREAM.has(frame.type)) return this.stream(frame as StreamFrame)
     switch (frame.type) {
       case 'chat.ack': {
-        const entry = this.outbox.acknowledge(frame.clientId)
+        const entry = this.outbox.acknowledge(frame.clientId, frame.id)
         // The ack is my message's place in the stream: it is applied like anyone's message.
+        // What the server computed (mentions) is not in the ack: a page that shows them reloads the message.
         if (entry) {
-          this.stream({ type: 'chat.receive', id: frame.id, conversationId: frame.conversationId, seq: frame.seq, from: this.options.userId, to: this.options.peerOf?.(frame.conversationId) ?? null, body: entry.body, timestamp: frame.timestamp, replyTo: null, attachments: [], mentions: [] })
+          this.stream({ type: 'chat.receive', id: frame.id, conversationId: frame.conversationId, seq: frame.seq, from: this.options.userId, to: this.options.peerOf?.(frame.conversationId) ?? null, body: entry.body, timestamp: frame.timestamp, replyTo: entry.replyTo ?? null, attachments: [], mentions: [] })
         }
         else void this.resync(frame.conversationId)
         break
       }
+      case 'change.ack':
+        this.outbox.acknowledgeChange(frame.changeId)
+        break
       case 'pong':
         clearTimeout(this.pongTimer)
         break
       case 'error':
-        if (frame.ref) this.outbox.reject(frame.ref, frame.code, frame.message, frame.retryAfterMs)
+        if (frame.ref && !this.outbox.rejectChange(frame.ref, frame.code, frame.message, frame.retryAfterMs)) this.outbox.reject(frame.ref, frame.code, frame.message, frame.retryAfterMs)
         break
     }
     this.emit(frame)

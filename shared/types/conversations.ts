@@ -43,7 +43,9 @@ export const ConversationSchema = z.object({
   mentions: z.number().int(),
   request: RequestStateSchema,
   /** Rooms: whether any member may add people, not only the owner and admins. */
-  membersCanInvite: z.boolean().nullable()
+  membersCanInvite: z.boolean().nullable(),
+  /** Rooms: whether `@room` mentions everyone (owners and admins can turn it off). */
+  roomMentions: z.boolean().nullable().optional()
 })
 export type Conversation = z.infer<typeof ConversationSchema>
 
@@ -78,7 +80,8 @@ export const UpdateConversationBody = z.object({
   muted: z.boolean().optional(),
   name: RoomName.optional(),
   topic: RoomTopic.optional(),
-  membersCanInvite: z.boolean().optional()
+  membersCanInvite: z.boolean().optional(),
+  roomMentions: z.boolean().optional()
 }).refine(body => Object.values(body).some(value => value !== undefined), 'Nothing to change.')
 export type UpdateConversation = z.infer<typeof UpdateConversationBody>
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ChangesClientFrames, ChangesServerFrames } from './changes'
 import { ConversationsServerFrames } from './conversations'
 import { MessagesClientFrames, MessagesServerFrames } from './messages'
 import { PresenceClientFrames, PresenceServerFrames } from './presence'
@@ -15,7 +16,8 @@ export const PongFrame = z.object({ type: z.literal('pong') })
 
 export const SocketErrorCodeSchema = z.enum([
   'frame_too_large', 'invalid_json', 'unknown_type', 'invalid_frame', 'not_a_contact', 'not_found',
-  'forbidden', 'blocked', 'duplicate_client_id', 'rate_limited', 'unavailable', 'internal'
+  'forbidden', 'blocked', 'duplicate_client_id', 'rate_limited', 'unavailable', 'internal',
+  'gone', 'too_many_reactions', 'invalid_reply'
 ])
 export type SocketErrorCode = z.infer<typeof SocketErrorCodeSchema>
 
@@ -23,7 +25,7 @@ export const ErrorFrame = z.object({
   type: z.literal('error'),
   code: SocketErrorCodeSchema,
   message: z.string(),
-  /** The clientId of the frame it answers, where it has one. */
+  /** The clientId of the frame it answers; for a message change its changeId, else its messageId. */
   ref: z.string().optional(),
   /** For rate_limited: when the same frame would be taken. */
   retryAfterMs: z.number().int().optional()
@@ -32,6 +34,7 @@ export type ErrorFrameData = z.infer<typeof ErrorFrame>
 
 export const ClientFrameSchema = z.discriminatedUnion('type', [
   ...MessagesClientFrames,
+  ...ChangesClientFrames,
   ...TypingClientFrames,
   ...ReceiptsClientFrames,
   ...PresenceClientFrames,
@@ -43,6 +46,7 @@ export type ClientFrameOf<T extends ClientFrameType> = Extract<ClientFrame, { ty
 
 export const ServerFrameSchema = z.discriminatedUnion('type', [
   ...MessagesServerFrames,
+  ...ChangesServerFrames,
   ...ConversationsServerFrames,
   ...TypingServerFrames,
   ...ReceiptsServerFrames,
@@ -58,7 +62,7 @@ export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { ty
  * The frames that are a conversation's stream: each has the conversation's next seq, and a client
  * applies them in seq order (replaying the missing ones from the events endpoint).
  */
-export const STREAM_FRAME_TYPES = ['chat.receive', 'room.update'] as const satisfies ServerFrameType[]
+export const STREAM_FRAME_TYPES = ['chat.receive', 'chat.update', 'room.update'] as const satisfies ServerFrameType[]
 export type StreamFrame = ServerFrameOf<typeof STREAM_FRAME_TYPES[number]>
 
 export const CLIENT_FRAME_TYPES = ClientFrameSchema.options.map(option => option.shape.type.value) as ClientFrameType[]

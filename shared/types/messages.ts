@@ -17,7 +17,22 @@ export const MessageBodySchema = z
   .transform(body => body.trim())
   .pipe(z.string().min(1, 'A message cannot be empty.').max(MAX_BODY_CHARS, `A message is at most ${MAX_BODY_CHARS} characters.`))
 
-/** A stored message as every client sees it. `to` is the other person in a direct conversation, null in a room. */
+/** What a reply shows of the message it answers; `gone` when retention purged it. */
+export const ReplyPreviewSchema = z.object({
+  id: Id,
+  from: Id.nullable(),
+  /** The first characters; null when deleted or gone. */
+  body: z.string().nullable(),
+  deleted: z.boolean(),
+  gone: z.boolean()
+})
+export type ReplyPreview = z.infer<typeof ReplyPreviewSchema>
+
+/**
+ * A stored message as every client sees it. `to` is the other person in a direct conversation,
+ * null in a room. History answers it in its current state: a deleted one has `deleted: true`
+ * and an empty body; the optional fields are absent from a fresh chat.receive.
+ */
 export const ChatMessageSchema = z.object({
   id: Id,
   conversationId: Id,
@@ -29,7 +44,14 @@ export const ChatMessageSchema = z.object({
   timestamp: z.string(),
   replyTo: Id.nullable(),
   attachments: z.array(Id),
-  mentions: z.array(Id)
+  mentions: z.array(Id),
+  /** The body says `@room` and the room lets it mention everyone. */
+  mentionsRoom: z.boolean().optional(),
+  editedAt: z.string().nullable().optional(),
+  deleted: z.boolean().optional(),
+  deletedBy: Id.nullable().optional(),
+  reactions: z.array(z.object({ emoji: z.string(), count: z.number().int(), mine: z.boolean() })).optional(),
+  replyPreview: ReplyPreviewSchema.nullable().optional()
 })
 export type ChatMessage = z.infer<typeof ChatMessageSchema>
 
@@ -42,7 +64,9 @@ export const ChatSendFrame = z.object({
   to: Id.optional(),
   conversationId: Id.optional(),
   body: MessageBodySchema,
-  clientId: Id
+  clientId: Id,
+  /** A message of the same conversation this one answers. */
+  replyTo: Id.optional()
 }).refine(oneTarget, ONE_TARGET)
 export type ChatSend = z.infer<typeof ChatSendFrame>
 

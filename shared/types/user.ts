@@ -24,4 +24,4 @@ export type ErrorCode
   = | 'invalid_json' | 'invalid_body' | 'body_too_large' | 'bad_request' | 'request_timeout' | 'headers_too_large'
     | 'csrf_failed' | 'foreign_origin' | 'unauthenticated' | 'throttled' | 'locked' | 'code_wrong'
     | 'not_found' | 'not_ready' | 'forbidden' | 'unavailable' | 'method_not_allowed' | 'internal'
-    | 'conflict' | 'room_full' | 'blocked'
+    | 'conflict' | 'room_full' | 'blocked' | 'gone' | 'too_many_reactions' | 'invalid_reply'

@@ -628,7 +628,7 @@ describe('the timeline', () => {
 
     const events = await allEvents(ada, room.id)
     expect(events.map(event => event.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
-    const summary = events.map(event => event.type === 'chat.receive' ? ['message', event.body] : [event.change, event.userId, event.by, event.name, event.topic, event.role, event.names])
+    const summary = events.map(event => event.type === 'chat.receive' ? ['message', event.body] : event.type === 'chat.update' ? ['update'] : [event.change, event.userId, event.by, event.name, event.topic, event.role, event.names])
     const only = (...ids: string[]) => Object.fromEntries(ids.map(id => [id, names[id]]))
     expect(summary).toEqual([
       ['created', ada.id, ada.id, 'Timeline', 'Order', undefined, only(ada.id)],
