@@ -18,8 +18,8 @@ export const useOutboxStore = defineStore('outbox', () => {
   }
 
   /** Writes a message: it goes now, or as soon as there is a connection. */
-  function send(conversationId: string, body: string) {
-    natter.sendMessage(conversationId, body)
+  function send(conversationId: string, body: string, replyTo?: string) {
+    natter.sendMessage(conversationId, body, replyTo ? { replyTo } : undefined)
   }
 
   function retry(clientId: string) {
