@@ -312,7 +312,7 @@ export const useMessagesStore = defineStore('messages', () => {
         seenBy: null,
         editedAt: message!.editedAt,
         deleted: message!.deleted,
-        removedBy: message!.deleted && message!.deletedBy && message!.deletedBy !== message!.from ? nameFor(id, message!.deletedBy) : null,
+        removedBy: message!.deleted && message!.deletedBy && message!.deletedBy !== message!.from ? (message!.deletedBy === me.value ? 'you' : nameFor(id, message!.deletedBy)) : null,
         reactions: message!.reactions,
         reply: message!.replyPreview,
         mentionsMe: !mine && !message!.deleted && (message!.mentions.includes(me.value) || message!.mentionsRoom)
