@@ -34,6 +34,7 @@ export interface ConversationsTable {
   member_count: Generated<number>
   members_can_invite: Generated<boolean>
   created_by: string | null
+  room_mentions: Generated<boolean>
 }
 
 export interface ConversationMembersTable {
@@ -55,6 +56,31 @@ export interface MessagesTable {
   client_id: string
   body: string
   created_at: ColumnType<Date, Date | string, Date | string>
+  edited_at: NullableTimestamp
+  deleted_at: NullableTimestamp
+  deleted_by: string | null
+  reply_to: string | null
+  mentions: Generated<string[]>
+  mentions_room: Generated<boolean>
+}
+
+/** A body a message had before an edit or its deletion: for moderation, never answered to members. */
+export interface MessageVersionsTable {
+  message_id: string
+  conversation_id: string
+  body: string
+  replaced_at: Timestamp
+  replaced_by: string | null
+  message_created_at: ColumnType<Date, Date | string, Date | string>
+}
+
+export interface MessageReactionsTable {
+  message_id: string
+  conversation_id: string
+  user_id: string
+  emoji: string
+  created_at: Timestamp
+  message_created_at: ColumnType<Date, Date | string, Date | string>
 }
 
 /** A change members see that is not a message: it takes the conversation's next seq all the same. */
@@ -64,6 +90,8 @@ export interface ConversationEventsTable {
   kind: string
   actor_id: string | null
   command_id: string | null
+  message_id: ColumnType<string | null, string | null | undefined, string | null>
+  message_created_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   payload: ColumnType<Record<string, unknown>, string, string>
   created_at: Timestamp
 }
@@ -74,4 +102,6 @@ export interface Database {
   conversation_members: ConversationMembersTable
   messages: MessagesTable
   conversation_events: ConversationEventsTable
+  message_versions: MessageVersionsTable
+  message_reactions: MessageReactionsTable
 }

@@ -17,7 +17,7 @@ export class Tab {
   private readonly waiters = new Set<() => void>()
 
   constructor(readonly client: NatterClient) {
-    for (const type of ['chat.receive', 'chat.ack', 'room.update', 'typing.update', 'read.update', 'presence.update', 'error'] as ServerFrameType[]) {
+    for (const type of ['chat.receive', 'chat.ack', 'chat.update', 'change.ack', 'room.update', 'typing.update', 'read.update', 'presence.update', 'error'] as ServerFrameType[]) {
       client.on(type, (frame) => {
         this.heard.push(frame)
         this.waiters.forEach(wake => wake())
@@ -87,7 +87,7 @@ export async function roundTrip(tab: Tab) {
   }
 }
 
-export const isStream = (frame: ServerFrame): frame is StreamFrame => frame.type === 'chat.receive' || frame.type === 'room.update'
+export const isStream = (frame: ServerFrame): frame is StreamFrame => frame.type === 'chat.receive' || frame.type === 'chat.update' || frame.type === 'room.update'
 /** A conversation's stream frames among those heard. */
 export const streamOf = (frames: ServerFrame[], conversationId: string) => frames.filter(isStream).filter(frame => frame.conversationId === conversationId)
 /** Every frame heard that names the conversation. */

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
-import type { Database, MemberRole } from '../../database/schema'
+import type { Kysely, Selectable, Transaction } from 'kysely'
+import type { ConversationsTable, Database, MemberRole } from '../../database/schema'
+import type { ServerFrame, SocketErrorCode } from '#shared/types/frames'
 import { MAX_ROOM_MEMBERS, type RoomUpdate } from '#shared/types/conversations'
 import type { ErrorCode } from '#shared/types/user'
 import type { Backends } from '../backends'
 import { fail } from '../http'
+import { FRAME_LIMITS, takeFrom } from '../gateway/limits'
+import { applyMessageCommand, type MessageCommand } from '../messages/changes'
 import { CONVERSATIONS_TOPIC } from '../messages/persister'
 import { onEnvelope, type Envelope } from '../realtime/broadcast'
 import type { Membership } from '../realtime/membership'
@@ -17,7 +20,10 @@ export type RoomCommand
     | { action: 'add', userId: string }
     | { action: 'remove', userId: string }
     | { action: 'role', userId: string, role: Exclude<MemberRole, 'owner'> }
-    | { action: 'update', name?: string, topic?: string, membersCanInvite?: boolean }
+    | { action: 'update', name?: string, topic?: string, membersCanInvite?: boolean, roomMentions?: boolean }
+
+/** Any change applied in a conversation's order: to the room, or to one of its messages. */
+export type Command = RoomCommand | MessageCommand
 
 export interface CommandEvent {
   kind: 'command'
@@ -25,14 +31,19 @@ export interface CommandEvent {
   id: string
   conversationId: string
   actorId: string
-  command: RoomCommand
+  command: Command
   sentAt: number
   /** The instance whose REST call waits for the outcome. */
   origin: string
+  /** A frame's command: the socket that hears the outcome (change.ack or error with `ref`). */
+  socket?: string
+  ref?: string
 }
 
+const isMessageCommand = (command: Command): command is MessageCommand => command.action === 'edit' || command.action === 'delete' || command.action === 'react'
+
 /** Why a command was not applied, as the REST answer says it. */
-class Refusal extends Error {
+export class Refusal extends Error {
   constructor(readonly status: number, readonly code: ErrorCode, message: string) {
     super(message)
   }
@@ -49,13 +60,16 @@ onEnvelope((envelope) => {
 })
 
 /**
- * Runs a room command through the bus, so it takes its place in the room's stream after every
+ * Runs a command through the bus, so it takes its place in the conversation's stream after every
  * message before it, and resolves once the persister has applied it; throws the REST error when
  * it was refused (404 not a member, 403 not allowed, 409 full) or did not come back in time.
+ * Room changes and message changes have their own per-person limits (429 past them).
  */
-export async function runCommand(backends: Backends, conversationId: string, actorId: string, command: RoomCommand): Promise<void> {
-  const taken = await backends.store.takeTokens(`limit:room-changes:${actorId}`, ROOM_CHANGE_LIMIT.perSecond, ROOM_CHANGE_LIMIT.burst)
-  if (!taken.allowed) throw fail(429, 'throttled', 'You are changing rooms very fast. Wait a moment.', { retryAfter: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) })
+export async function runCommand(backends: Backends, conversationId: string, actorId: string, command: Command): Promise<void> {
+  const taken = isMessageCommand(command)
+    ? await takeFrom(backends.store, FRAME_LIMITS.change, actorId)
+    : await backends.store.takeTokens(`limit:room-changes:${actorId}`, ROOM_CHANGE_LIMIT.perSecond, ROOM_CHANGE_LIMIT.burst)
+  if (!taken.allowed) throw fail(429, 'throttled', 'You are making changes very fast. Wait a moment.', { retryAfter: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) })
   const event: CommandEvent = { kind: 'command', id: randomUUID(), conversationId, actorId, command, sentAt: Date.now(), origin: instanceId }
   let timer: NodeJS.Timeout | undefined
   const outcome = new Promise<Envelope>((resolve, reject) => {
@@ -73,28 +87,57 @@ export async function runCommand(backends: Backends, conversationId: string, act
   }
 }
 
-/** Applies one command in its own transaction; returns what every instance must hear. */
+/**
+ * Applies one command in its own transaction; returns what every instance must hear. A frame's
+ * command also answers its socket: change.ack with the seq of its chat.update (null when nothing
+ * changed), or an error frame whose ref is the frame's changeId (or messageId).
+ */
 export async function applyCommand(db: Kysely<Database>, event: CommandEvent): Promise<Envelope[]> {
   const settles = (ok: boolean, refusal?: Refusal) => ({ kind: 'outcome' as const, id: event.id, ok, ...(refusal && { status: refusal.status, code: refusal.code, message: refusal.message }) })
+  const answer = (reply: ServerFrame): Envelope[] => event.socket ? [{ to: { socket: event.socket }, origin: event.socket, reply }] : []
   try {
-    const envelopes = await db.transaction().execute(trx => apply(trx, event))
-    if (!envelopes.length) return [{ to: { users: [] }, settles: settles(true) }]
+    const { envelopes, seq } = await db.transaction().execute(trx => apply(trx, event))
+    const command = event.command
+    const acked = isMessageCommand(command) ? answer({ type: 'change.ack', changeId: event.id, messageId: command.messageId, conversationId: event.conversationId, seq }) : []
+    if (!envelopes.length) return [...acked, { to: { users: [] }, settles: settles(true) }]
     envelopes[envelopes.length - 1]!.settles = settles(true)
-    return envelopes
+    return [...envelopes, ...acked]
   }
   catch (error) {
-    if (error instanceof Refusal) return [{ to: { users: [] }, settles: settles(false, error) }]
+    if (error instanceof Refusal) {
+      const refused = answer({ type: 'error', code: SOCKET_CODES[error.code] ?? 'forbidden', message: error.message, ...(event.ref && { ref: event.ref }) })
+      return [...refused, { to: { users: [] }, settles: settles(false, error) }]
+    }
     throw error
   }
 }
 
-async function apply(trx: Transaction<Database>, event: CommandEvent): Promise<Envelope[]> {
+// The REST codes a refusal can carry, as the socket says them.
+const SOCKET_CODES: Partial<Record<ErrorCode, SocketErrorCode>> = {
+  not_found: 'not_found', forbidden: 'forbidden', gone: 'gone', too_many_reactions: 'too_many_reactions',
+  conflict: 'duplicate_client_id', invalid_body: 'invalid_frame', room_full: 'forbidden'
+}
+
+async function apply(trx: Transaction<Database>, event: CommandEvent): Promise<{ envelopes: Envelope[], seq: number | null }> {
+  const conversation = await trx.selectFrom('conversations').selectAll().where('id', '=', event.conversationId).forUpdate().executeTakeFirst()
+  if (!conversation) throw new Refusal(404, 'not_found', 'There is no such conversation.')
+  // A redelivered command (the instance died before the broadcast), or a change sent again after
+  // a reconnect, finds what it did.
+  const done = await trx.selectFrom('conversation_events').select(['seq', 'actor_id']).where('command_id', '=', event.id).executeTakeFirst()
+  if (done) {
+    if (done.actor_id !== event.actorId) throw new Refusal(409, 'conflict', 'This changeId was already used. Send the change with a new one.')
+    return { envelopes: [], seq: done.seq }
+  }
+  const envelopes = isMessageCommand(event.command)
+    ? await applyMessageCommand(trx, conversation, event as CommandEvent & { command: MessageCommand })
+    : await applyRoomCommand(trx, conversation, event as CommandEvent & { command: RoomCommand })
+  const last = envelopes.at(-1)?.frame
+  return { envelopes, seq: last && 'seq' in last ? last.seq : null }
+}
+
+async function applyRoomCommand(trx: Transaction<Database>, room: Selectable<ConversationsTable>, event: CommandEvent & { command: RoomCommand }): Promise<Envelope[]> {
   const { conversationId, actorId, command } = event
-  const room = await trx.selectFrom('conversations').selectAll().where('id', '=', conversationId).forUpdate().executeTakeFirst()
-  if (!room || room.kind !== 'room') throw new Refusal(404, 'not_found', 'There is no such room.')
-  // A redelivered command (the instance died before the broadcast) finds what it did.
-  const done = await trx.selectFrom('conversation_events').selectAll().where('command_id', '=', event.id).executeTakeFirst()
-  if (done) return []
+  if (room.kind !== 'room') throw new Refusal(404, 'not_found', 'There is no such room.')
   const actor = await trx.selectFrom('conversation_members').select(['role']).where('conversation_id', '=', conversationId).where('user_id', '=', actorId).executeTakeFirst()
   const memberOf = (userId: string) => trx.selectFrom('conversation_members').select(['role']).where('conversation_id', '=', conversationId).where('user_id', '=', userId).executeTakeFirst()
   const manager = actor?.role === 'owner' || actor?.role === 'admin'
@@ -174,7 +217,8 @@ async function apply(trx: Transaction<Database>, event: CommandEvent): Promise<E
       await trx.updateTable('conversations').set({
         name,
         topic,
-        ...(command.membersCanInvite !== undefined && { members_can_invite: command.membersCanInvite })
+        ...(command.membersCanInvite !== undefined && { members_can_invite: command.membersCanInvite }),
+        ...(command.roomMentions !== undefined && { room_mentions: command.roomMentions })
       }).where('id', '=', conversationId).execute()
       if (name !== room.name || topic !== (room.topic ?? '')) changes.push({ change: 'renamed', by: actorId, name, topic })
       break

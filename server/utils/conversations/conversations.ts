@@ -45,15 +45,18 @@ interface ConversationRow {
   member_count: number
   last_seq: number
   members_can_invite: boolean
+  room_mentions: boolean
   role: MemberRole
   muted: boolean
   read_seq: number
   mine: MemberState
   unread: number
+  mentions: number
   message_id: string | null
   message_seq: number | null
   sender_id: string | null
   body: string | null
+  deleted_at: Date | null
   sent_at: Date | null
   peer_id: string | null
   peer_name: string | null
@@ -69,12 +72,16 @@ interface ConversationRow {
 export async function listConversations(backends: Backends, userId: string, only?: string): Promise<Conversation[]> {
   const cutoff = retentionCutoff(useConfig().retentionDays)
   const { rows } = await sql<ConversationRow>`
-    select c.id, c.kind, c.name, c.topic, c.visibility, c.member_count, c.last_seq, c.members_can_invite,
+    select c.id, c.kind, c.name, c.topic, c.visibility, c.member_count, c.last_seq, c.members_can_invite, c.room_mentions,
       me.role, me.muted, me.read_seq, me.state as mine,
       (select count(*) from messages m
         where m.conversation_id = c.id and m.seq > me.read_seq and m.sender_id <> ${userId}
           and m.created_at > ${cutoff})::int8 as unread,
-      last.id as message_id, last.seq as message_seq, last.sender_id, last.body, last.created_at as sent_at,
+      (select count(*) from messages m
+        where m.conversation_id = c.id and m.seq > me.read_seq and m.sender_id <> ${userId}
+          and m.created_at > ${cutoff} and m.deleted_at is null
+          and (m.mentions_room or ${userId}::uuid = any(m.mentions)))::int8 as mentions,
+      last.id as message_id, last.seq as message_seq, last.sender_id, last.body, last.deleted_at, last.created_at as sent_at,
       o.user_id as peer_id, u.display_name as peer_name, u.email as peer_email, u.last_seen_at as peer_last_seen,
       o.state as theirs, o.read_seq as their_read_seq, o.read_at as their_read_at,
       (u.read_receipts and mine.read_receipts) as shared
@@ -84,7 +91,7 @@ export async function listConversations(backends: Backends, userId: string, only
     left join conversation_members o on c.kind = 'direct' and o.conversation_id = c.id and o.user_id <> me.user_id
     left join users u on u.id = o.user_id
     left join lateral (
-      select m.id, m.seq, m.sender_id, m.body, m.created_at from messages m
+      select m.id, m.seq, m.sender_id, m.body, m.deleted_at, m.created_at from messages m
       where m.conversation_id = c.id and m.created_at > ${cutoff}
       order by m.seq desc limit 1
     ) last on true
@@ -103,11 +110,12 @@ async function toConversation(backends: Backends, userId: string, row: Conversat
         seq: row.message_seq!,
         from: row.sender_id!,
         to: direct ? (row.sender_id === userId ? row.peer_id : userId) : null,
-        body: row.body!,
+        body: row.deleted_at ? '' : row.body!,
         timestamp: row.sent_at!.toISOString(),
         replyTo: null,
         attachments: [],
-        mentions: []
+        mentions: [],
+        ...(row.deleted_at && { deleted: true })
       }
     : null
   return {
@@ -130,10 +138,11 @@ async function toConversation(backends: Backends, userId: string, row: Conversat
     lastSeq: row.last_seq,
     readSeq: row.read_seq,
     unread: row.unread,
-    // Mentions come with message changes; until then nothing counts as one.
-    mentions: 0,
+    // Unread messages naming me, or the whole room while the room allows it.
+    mentions: Number(row.mentions),
     request: direct ? requestState(row.mine, row.theirs ?? 'active') : null,
-    membersCanInvite: direct ? null : row.members_can_invite
+    membersCanInvite: direct ? null : row.members_can_invite,
+    roomMentions: direct ? null : row.room_mentions
   }
 }
 

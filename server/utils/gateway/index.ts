@@ -28,7 +28,7 @@ export function refuse(socket: ChatSocket, code: SocketErrorCode, message: strin
 export async function handleFrame(backends: Backends, socket: ChatSocket, data: Uint8Array | string) {
   const frame = parse(socket, data)
   if (!frame) return
-  const ref = 'clientId' in frame ? frame.clientId : undefined
+  const ref = 'clientId' in frame ? frame.clientId : 'messageId' in frame ? frame.changeId ?? frame.messageId : undefined
   const route = frameRoutes[frame.type] as FrameRoute<ClientFrameType>
   try {
     if (route.admit && !route.admit()) {

@@ -12,13 +12,16 @@ export interface FrameLimit {
  * Per person, across reconnects and instances (in the store): a socket closing and opening again
  * starts from what was left. Sends: 10 a second, bursts of 20 (a pasted list, an outbox after a
  * reconnect: the client paces itself a little under this). Typing: a start every 3 s is what the
- * client sends; the rest is room for stops. Reads: one per batch the client reports.
+ * client sends; the rest is room for stops. Reads: one per batch the client reports. Changes:
+ * each reaches every member and takes a seq, so fewer than sends.
  */
 export const FRAME_LIMITS = {
   send: { name: 'send', perSecond: 10, burst: 20 },
   typing: { name: 'typing', perSecond: 2, burst: 6 },
   read: { name: 'read', perSecond: 5, burst: 20 },
-  watch: { name: 'watch', perSecond: 1, burst: 5 }
+  watch: { name: 'watch', perSecond: 1, burst: 5 },
+  /** Edits, deletions and reactions, by frame or REST alike (one bucket): 2 a second, bursts of 20. */
+  change: { name: 'change', perSecond: 2, burst: 20 }
 } satisfies Record<string, FrameLimit>
 
 // Refusals remembered here until the store's bucket has a token again: a flood past a limit is

@@ -1,4 +1,5 @@
 import { acceptingSends } from '../messages/backpressure'
+import { changeByFrame } from '../messages/changes'
 import { sendMessage } from '../messages/send'
 import { watchPresence } from '../presence/presence'
 import { readUpTo } from '../receipts/receipts'
@@ -13,6 +14,9 @@ import { FRAME_LIMITS } from './limits'
  */
 export const frameRoutes: FrameRegistry = {
   'chat.send': { admit: acceptingSends, limit: FRAME_LIMITS.send, handle: sendMessage },
+  'chat.edit': { admit: acceptingSends, limit: FRAME_LIMITS.change, handle: changeByFrame },
+  'chat.delete': { admit: acceptingSends, limit: FRAME_LIMITS.change, handle: changeByFrame },
+  'chat.react': { admit: acceptingSends, limit: FRAME_LIMITS.change, handle: changeByFrame },
   'typing.start': { limit: FRAME_LIMITS.typing, handle: changeTyping },
   'typing.stop': { limit: FRAME_LIMITS.typing, handle: changeTyping },
   'read.update': { limit: FRAME_LIMITS.read, handle: readUpTo },

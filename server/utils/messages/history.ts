@@ -1,13 +1,18 @@
-import type { Kysely, Selectable } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, MessagesTable } from '../../database/schema'
+import { REPLY_PREVIEW_CHARS } from '#shared/types/changes'
 import type { ChatMessage } from '#shared/types/messages'
+import { fail } from '../http'
 import { useConfig } from '../config'
 import { retentionCutoff } from '../retention/cutoff'
 
 /** Whom a message was to: the other person of a direct conversation, nobody in particular in a room. */
 export type Recipients = { kind: 'direct', members: string[] } | { kind: 'room' }
 
-/** A stored row as the contract's message. */
+/**
+ * A stored row as the contract's message, in its current state: a deleted one has no text
+ * (the row's body is already empty; this does not rely on it).
+ */
 export function toChatMessage(row: Selectable<MessagesTable>, recipients: Recipients): ChatMessage {
   return {
     id: row.id,
@@ -15,12 +20,58 @@ export function toChatMessage(row: Selectable<MessagesTable>, recipients: Recipi
     seq: row.seq,
     from: row.sender_id,
     to: recipients.kind === 'room' ? null : (recipients.members.find(member => member !== row.sender_id) ?? row.sender_id),
-    body: row.body,
+    body: row.deleted_at ? '' : row.body,
     timestamp: row.created_at.toISOString(),
-    replyTo: null,
+    replyTo: row.reply_to ?? null,
     attachments: [],
-    mentions: []
+    mentions: row.mentions ?? [],
+    ...(row.mentions_room && { mentionsRoom: true }),
+    ...(row.edited_at && { editedAt: row.edited_at.toISOString() }),
+    ...(row.deleted_at && { deleted: true, deletedBy: row.deleted_by })
   }
+}
+
+/**
+ * What history adds for one viewer: each message's reactions with `mine`, and a preview of the
+ * message a reply answers (`gone` when retention purged it).
+ */
+export async function withReactionsAndReplies(db: Kysely<Database>, viewerId: string, messages: ChatMessage[]): Promise<ChatMessage[]> {
+  if (!messages.length) return messages
+  const ids = messages.map(message => message.id)
+  const reactions = await db.selectFrom('message_reactions')
+    .select(eb => ['message_id', 'emoji', eb.fn.countAll<string>().as('count'), sql<boolean>`bool_or(user_id = ${viewerId})`.as('mine'), eb.fn.min('created_at').as('first')])
+    .where('message_id', 'in', ids).groupBy(['message_id', 'emoji']).orderBy('first').execute()
+  const replied = [...new Set(messages.map(message => message.replyTo).filter((id): id is string => !!id))]
+  const originals = replied.length
+    ? await db.selectFrom('messages').select(['id', 'sender_id', 'body', 'deleted_at'])
+        .where('id', 'in', replied).where('conversation_id', '=', messages[0]!.conversationId)
+        .where('created_at', '>', retentionCutoff(useConfig().retentionDays)).execute()
+    : []
+  return messages.map((message) => {
+    const original = message.replyTo ? originals.find(row => row.id === message.replyTo) : undefined
+    return {
+      ...message,
+      reactions: reactions.filter(row => row.message_id === message.id).map(row => ({ emoji: row.emoji, count: Number(row.count), mine: !!row.mine })),
+      replyPreview: !message.replyTo
+        ? null
+        : original
+          ? { id: original.id, from: original.sender_id, body: original.deleted_at ? null : original.body.slice(0, REPLY_PREVIEW_CHARS), deleted: !!original.deleted_at, gone: false }
+          : { id: message.replyTo, from: null, body: null, deleted: false, gone: true }
+    }
+  })
+}
+
+/** One message as history answers it to one viewer; 404 when they cannot see it. */
+export async function messageById(db: Kysely<Database>, viewerId: string, messageId: string): Promise<ChatMessage> {
+  const row = await db.selectFrom('messages').selectAll('messages')
+    .innerJoin('conversation_members', join => join.onRef('conversation_members.conversation_id', '=', 'messages.conversation_id').on('conversation_members.user_id', '=', viewerId))
+    .where('messages.id', '=', messageId).where('messages.created_at', '>', retentionCutoff(useConfig().retentionDays))
+    .executeTakeFirst()
+  if (!row) throw fail(404, 'not_found', 'There is no such message.')
+  const conversation = await db.selectFrom('conversations').select('kind').where('id', '=', row.conversation_id).executeTakeFirstOrThrow()
+  const members = conversation.kind === 'room' ? [] : (await db.selectFrom('conversation_members').select('user_id').where('conversation_id', '=', row.conversation_id).execute()).map(member => member.user_id)
+  const [message] = await withReactionsAndReplies(db, viewerId, [toChatMessage(row, conversation.kind === 'room' ? { kind: 'room' } : { kind: 'direct', members })])
+  return message!
 }
 
 function inConversation(db: Kysely<Database>, conversationId: string) {
@@ -30,7 +81,7 @@ function inConversation(db: Kysely<Database>, conversationId: string) {
 }
 
 /** Version 1: a keyset page by time, newest last, the messages before `before` (exclusive). */
-export async function historyByTime(db: Kysely<Database>, conversationId: string, recipients: Recipients, options: { before?: string, limit: number }) {
+export async function historyByTime(db: Kysely<Database>, conversationId: string, recipients: Recipients, options: { before?: string, limit: number }, viewerId?: string) {
   let query = inConversation(db, conversationId)
   if (options.before) query = query.where('created_at', '<', new Date(options.before))
   // Ordered by seq, which within a conversation grows with created_at (the persister keeps each
@@ -40,11 +91,11 @@ export async function historyByTime(db: Kysely<Database>, conversationId: string
   const rows = await query.orderBy('seq', 'desc').limit(options.limit).execute()
   rows.reverse()
   const messages = rows.map(row => toChatMessage(row, recipients))
-  return { messages, nextBefore: rows.length === options.limit ? messages[0]!.timestamp : null }
+  return { messages: viewerId ? await withReactionsAndReplies(db, viewerId, messages) : messages, nextBefore: rows.length === options.limit ? messages[0]!.timestamp : null }
 }
 
 /** A keyset page by seq, in seq order: before a position, after it (the resync path; 0 without any), or around it. */
-export async function messagesPage(db: Kysely<Database>, conversationId: string, recipients: Recipients, options: { after?: number, before?: number, around?: number, limit: number }): Promise<{ messages: ChatMessage[] }> {
+export async function messagesPage(db: Kysely<Database>, conversationId: string, recipients: Recipients, options: { after?: number, before?: number, around?: number, limit: number }, viewerId?: string): Promise<{ messages: ChatMessage[] }> {
   const older = async (before: number, limit: number) => (await inConversation(db, conversationId).where('seq', '<', before).orderBy('seq', 'desc').limit(limit).execute()).reverse()
   const newer = (after: number, limit: number) => inConversation(db, conversationId).where('seq', '>', after).orderBy('seq', 'asc').limit(limit).execute()
   let rows: Array<Selectable<MessagesTable>>
@@ -54,5 +105,6 @@ export async function messagesPage(db: Kysely<Database>, conversationId: string,
   }
   else if (options.before !== undefined) rows = await older(options.before, options.limit)
   else rows = await newer(options.after ?? 0, options.limit)
-  return { messages: rows.map(row => toChatMessage(row, recipients)) }
+  const messages = rows.map(row => toChatMessage(row, recipients))
+  return { messages: viewerId ? await withReactionsAndReplies(db, viewerId, messages) : messages }
 }

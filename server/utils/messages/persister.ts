@@ -6,6 +6,7 @@ import type { Backends } from '../backends'
 import type { BusConsumer } from '../bus/types'
 import { useConfig } from '../config'
 import { applyCommand, type CommandEvent } from '../conversations/commands'
+import { mentionsOf } from './changes'
 import { retentionCutoff } from '../retention/cutoff'
 import { log } from '../log'
 import { messagesPersisted, sendToPersist } from '../metrics'
@@ -24,6 +25,8 @@ export interface SendEvent {
   recipientId: string | null
   clientId: string
   body: string
+  /** A message of the same conversation (the gateway checked) that this one answers. */
+  replyTo?: string
   /** Epoch ms when the gateway accepted the frame. */
   sentAt: number
   /** The socket that sent it (instance:socket), so only that one gets the chat.ack. */
@@ -57,6 +60,7 @@ export async function persistBatch(db: Kysely<Database>, events: SendEvent[]): P
   const cutoff = retentionCutoff(useConfig().retentionDays)
   const batch = events.map((event, ord) => ({ ord, conversationId: event.conversationId, senderId: event.senderId, clientId: event.clientId, body: event.body, sentAt: event.sentAt }))
   const { rows } = await sql<StoredRow>`select * from persist_messages(${JSON.stringify(batch)}::jsonb, ${cutoff})`.execute(db)
+  const extras = await storeRepliesAndMentions(db, events, rows)
   return rows.map((row) => {
     const event = events[row.ord]!
     if (row.refused) {
@@ -64,9 +68,34 @@ export async function persistBatch(db: Kysely<Database>, events: SendEvent[]): P
       log.info('persister: refused a message', { reason: row.refused, conversationId: event.conversationId, senderId: event.senderId })
       return { event, refused: refusal.code, reason: refusal.reason }
     }
-    return { event, duplicate: row.duplicate, message: messageOf(event, row) }
+    return { event, duplicate: row.duplicate, message: { ...messageOf(event, row), ...extras.get(row.ord) } }
   })
 }
+
+/**
+ * What persist_messages does not know of: the message a new one answers and whom it mentions.
+ * Written right after, only for the messages that have them (most have neither).
+ */
+async function storeRepliesAndMentions(db: Kysely<Database>, events: SendEvent[], rows: StoredRow[]): Promise<Map<number, Pick<ChatMessage, 'replyTo' | 'mentions' | 'mentionsRoom'>>> {
+  const extras = new Map<number, Pick<ChatMessage, 'replyTo' | 'mentions' | 'mentionsRoom'>>()
+  const candidates = rows.filter(row => !row.refused && !row.duplicate && (events[row.ord]!.replyTo || MENTIONS_SOMEONE.test(events[row.ord]!.body)))
+  if (!candidates.length) return extras
+  const conversationIds = [...new Set(candidates.map(row => events[row.ord]!.conversationId))]
+  const conversations = await db.selectFrom('conversations').select(['id', 'kind', 'room_mentions']).where('id', 'in', conversationIds).execute()
+  for (const row of candidates) {
+    const event = events[row.ord]!
+    const conversation = conversations.find(candidate => candidate.id === event.conversationId)
+    if (!conversation) continue
+    const { mentions, mentionsRoom } = await mentionsOf(db, conversation, event.body)
+    const extra = { replyTo: event.replyTo ?? null, mentions, mentionsRoom }
+    await db.updateTable('messages').set({ reply_to: extra.replyTo, mentions, mentions_room: mentionsRoom })
+      .where('id', '=', row.id).where('conversation_id', '=', event.conversationId).where('created_at', '=', row.created_at).execute()
+    extras.set(row.ord, extra)
+  }
+  return extras
+}
+
+const MENTIONS_SOMEONE = /<@|@room/
 
 interface StoredRow { ord: number, id: string, seq: number, created_at: Date, body: string | null, duplicate: boolean, refused: string | null }
 

@@ -5,6 +5,8 @@ import { FrameRefused, type FrameContext } from '../gateway/frame'
 import { log } from '../log'
 import { messagesAccepted } from '../metrics'
 import { directConversationOf, membershipOf, refreshMembership, type Membership } from '../realtime/membership'
+import { useConfig } from '../config'
+import { retentionCutoff } from '../retention/cutoff'
 import { sendSettled, sendWaiting } from './backpressure'
 import { CONVERSATIONS_TOPIC, type SendEvent } from './persister'
 
@@ -16,6 +18,9 @@ import { CONVERSATIONS_TOPIC, type SendEvent } from './persister'
  */
 export async function sendMessage({ socket, backends }: FrameContext, frame: ChatSend) {
   const { conversationId, membership } = await conversationOf(backends.database.db, socket.userId, frame)
+  if (frame.replyTo && !await isMessageOf(backends.database.db, conversationId, frame.replyTo)) {
+    throw new FrameRefused('invalid_reply', 'You can only reply to a message of the same conversation.')
+  }
   // Writing back to someone who wrote first is accepting them.
   if (membership.incoming) await acceptContact(backends, socket.userId, membership.peer!)
   const event: SendEvent = {
@@ -24,6 +29,7 @@ export async function sendMessage({ socket, backends }: FrameContext, frame: Cha
     recipientId: membership.peer,
     clientId: frame.clientId,
     body: frame.body,
+    ...(frame.replyTo && { replyTo: frame.replyTo }),
     sentAt: Date.now(),
     origin: socket.id
   }
@@ -37,6 +43,13 @@ export async function sendMessage({ socket, backends }: FrameContext, frame: Cha
     throw new FrameRefused('unavailable', 'The message could not be sent right now. It will be retried.')
   }
   messagesAccepted.inc()
+}
+
+async function isMessageOf(db: FrameContext['backends']['database']['db'], conversationId: string, messageId: string): Promise<boolean> {
+  const row = await db.selectFrom('messages').select('id')
+    .where('id', '=', messageId).where('conversation_id', '=', conversationId)
+    .where('created_at', '>', retentionCutoff(useConfig().retentionDays)).executeTakeFirst()
+  return !!row
 }
 
 async function conversationOf(db: FrameContext['backends']['database']['db'], userId: string, frame: ChatSend): Promise<{ conversationId: string, membership: Membership }> {

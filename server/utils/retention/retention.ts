@@ -130,6 +130,11 @@ async function purge(db: Kysely<Database>, cutoff: Date, options: PurgeOptions):
   for (const table of [...boundary, 'messages_default', 'conversation_events']) {
     summary.rowsDeleted += await deleteExpired(db, table, cutoff, batchSize)
   }
+  // A message's changes go with the message, whenever they were made: its earlier bodies, its
+  // reactions, and the edit, deletion and reaction events of its stream.
+  for (const table of ['message_versions', 'message_reactions', 'conversation_events']) {
+    summary.rowsDeleted += await deleteExpired(db, table, cutoff, batchSize, 'message_created_at')
+  }
 
   // Every partition has an index on created_at (migration 0003): one probe per partition.
   const oldest = await db.selectFrom('messages').select(eb => eb.fn.min('created_at').as('oldest')).executeTakeFirst()
@@ -184,12 +189,12 @@ async function dropPartition(db: Kysely<Database>, name: string, lockTimeoutMs: 
  * one table), `batchSize` rows per statement so no transaction
  * grows large and row locks are held only briefly.
  */
-async function deleteExpired(db: Kysely<Database>, table: string, cutoff: Date, batchSize: number): Promise<number> {
+async function deleteExpired(db: Kysely<Database>, table: string, cutoff: Date, batchSize: number, column = 'created_at'): Promise<number> {
   let deleted = 0
   for (;;) {
     const result = await sql`
       delete from ${sql.table(table)} where ctid = any(array(
-        select ctid from ${sql.table(table)} where created_at <= ${cutoff} limit ${batchSize}))`.execute(db)
+        select ctid from ${sql.table(table)} where ${sql.ref(column)} <= ${cutoff} limit ${batchSize}))`.execute(db)
     const count = Number(result.numAffectedRows ?? 0)
     deleted += count
     if (count < batchSize) return deleted

@@ -13,5 +13,5 @@ export default defineEventHandler(async (event) => {
   const query = await getValidatedQuery(event, validated(MessagesQuery))
   const { database } = await useBackends()
   const { recipients } = await requireMember(database.db, user.id, id)
-  return messagesPage(database.db, id, recipients, query)
+  return messagesPage(database.db, id, recipients, query, user.id)
 })
