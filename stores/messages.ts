@@ -127,7 +127,8 @@ export const useMessagesStore = defineStore('messages', () => {
       deleted: message.deleted ?? false,
       deletedBy: message.deletedBy ?? null,
       reactions: (message.reactions ?? []).map(reaction => ({ ...reaction, users: [] })),
-      replyPreview: message.replyPreview ?? null,
+      // A live frame carries only the id: the quote is made from the original as loaded here.
+      replyPreview: message.replyPreview ?? replyOf(message.conversationId, message.replyTo),
       mentionsRoom: message.mentionsRoom ?? false,
       asOf: Math.max(asOf, message.seq)
     }
