@@ -337,6 +337,12 @@ export const useMessagesStore = defineStore('messages', () => {
     return rooms.nameOf(userId) ?? 'Someone'
   }
 
+  /** How a mention names someone: as the room knows them, me included (never "You"). */
+  function mentionName(id: string, userId: string): string {
+    if (userId === me.value) return session.user?.displayName ?? 'you'
+    return nameFor(id, userId)
+  }
+
   /** The quote an unsent reply shows, from the message it answers as loaded here. */
   function replyOf(id: string, replyTo: string | null | undefined): ReplyPreview | null {
     if (!replyTo) return null
@@ -416,5 +422,5 @@ export const useMessagesStore = defineStore('messages', () => {
     void open(id)
   })
 
-  return { states, drafts, replying, editing, state, open, loadOlder, markRead, timeline, find, reach, lastEditable, nameFor, edit, remove, react }
+  return { states, drafts, replying, editing, state, open, loadOlder, markRead, timeline, find, reach, lastEditable, nameFor, mentionName, edit, remove, react }
 })
