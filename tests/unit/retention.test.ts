@@ -168,6 +168,33 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(await stored(talk)).toEqual(visible)
   })
 
+  it('removes a purged message\'s earlier bodies, reactions and change events, made whenever, and its replies show it gone', async () => {
+    await ensureMessagePartitions(database.db, { fromDaysAgo: 12 })
+    const changed = await openDirectConversation(database.db, b, c)
+    const [old, young, reply] = await seed(changed, [NOW - 9 * DAY, NOW - HOUR, NOW - HOUR / 2], [b, c])
+    await database.db.updateTable('messages').set({ reply_to: old!.id }).where('id', '=', reply!.id).execute()
+    let seq = 3
+    for (const message of [old!, young!]) {
+      // Changed today: only the message's own day decides.
+      await database.db.insertInto('message_versions').values({ message_id: message.id, conversation_id: changed, body: 'earlier', replaced_by: b, message_created_at: message.created_at }).execute()
+      await database.db.insertInto('message_reactions').values({ message_id: message.id, conversation_id: changed, user_id: c, emoji: '👍', message_created_at: message.created_at }).execute()
+      await database.db.insertInto('conversation_events').values({ conversation_id: changed, seq: ++seq, kind: 'edit', actor_id: b, message_id: message.id, message_created_at: message.created_at, payload: JSON.stringify({ messageId: message.id, body: 'later' }) }).execute()
+    }
+    const left = async () => Promise.all(['message_versions', 'message_reactions', 'conversation_events'].map(async table =>
+      (await sql<{ message_id: string }>`select message_id from ${sql.table(table)} where conversation_id = ${changed} and message_id is not null`.execute(database.db)).rows.map(row => row.message_id)))
+
+    expect(await left()).toEqual([[old!.id, young!.id], [old!.id, young!.id], [old!.id, young!.id]])
+    const summary = await purgeExpired(database.db, { retentionDays })
+    expect(summary.rowsDeleted).toBe(3)
+    expect(await left()).toEqual([[young!.id], [young!.id], [young!.id]])
+
+    const page = await messagesPage(database.db, changed, { kind: 'direct', members: [b, c] }, { limit: 10 }, c)
+    expect(page.messages.map(message => [message.id, message.reactions, message.replyPreview])).toEqual([
+      [young!.id, [{ emoji: '👍', count: 1, mine: true }], null],
+      [reply!.id, [], { id: old!.id, from: null, body: null, deleted: false, gone: true }]
+    ])
+  })
+
   it('creates the partitions of the coming week', async () => {
     // As if the server had run for a week without a restart: the last day ahead is missing.
     const last = partitionName(new Date(NOW + 7 * DAY))
