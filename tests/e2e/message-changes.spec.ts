@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import type { Locator, Page } from '@playwright/test'
-import { composer, expectSameHistory, messages, openChat, statusOf, write } from './support/chat'
+import { WebSocket } from 'ws'
+import { addContact, composer, expectSameHistory, messages, openChat, seedMessages, statusOf, write } from './support/chat'
 import { expect, test, type Person } from './support/fixtures'
 import { createRoom, roomRow } from './support/rooms'
 
@@ -220,4 +222,66 @@ test.describe('message changes between two people in a room', () => {
     await expect(bobPage.getByTestId('chat-name')).toHaveText('Changes')
     await expect.poll(() => shown(bobPage)).toEqual(expected)
   })
+})
+
+/** Sends one message over the person's own socket, answering `replyTo`; resolves once acknowledged. */
+async function sendReply(person: Person, conversationId: string, body: string, replyTo: string) {
+  const cookies = await person.context.cookies(person.origin)
+  const socket = new WebSocket(`${person.origin.replace(/^http/, 'ws')}/ws`, { headers: { cookie: cookies.map(item => `${item.name}=${item.value}`).join('; '), origin: person.origin } })
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+  const clientId = randomUUID()
+  const answer = new Promise<{ type: string }>((resolve) => {
+    socket.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString()) as { type: string, clientId?: string, ref?: string }
+      if ((frame.type === 'chat.ack' && frame.clientId === clientId) || (frame.type === 'error' && frame.ref === clientId)) resolve(frame)
+    })
+  })
+  socket.send(JSON.stringify({ type: 'chat.send', conversationId, body, clientId, replyTo }))
+  expect((await answer).type).toBe('chat.ack')
+  socket.close()
+}
+
+test('a quote jumps to an original older than the page; on a phone in dark mode a long-press opens every action', async ({ people }) => {
+  const ada = await people.signIn('ada', { name: 'Ada' })
+  const bob = await people.signIn('bob', { name: 'Bob' })
+  const conversationId = await addContact(ada, bob)
+  const written = await seedMessages(ada, bob, 70)
+  const first = await ada.context.request.get(`/api/conversations/${conversationId}/messages?after=0&limit=1`)
+  const [original] = (await first.json() as { messages: Array<{ id: string, body: string }> }).messages
+  expect(original!.body).toBe(written[0])
+  await sendReply(bob, conversationId, 'About the very first one', original!.id)
+
+  // The newest page holds the reply, not what it quotes: the click loads older pages down to it.
+  const page = await openChat(ada, bob)
+  const reply = message(page, 'About the very first one')
+  await expect(reply.getByTestId('message-quote')).toContainText(written[0]!)
+  await expect(message(page, written[0]!)).toHaveCount(0)
+  await reply.getByTestId('message-quote').click()
+  await expect(message(page, written[0]!)).toBeFocused()
+  await expect(message(page, written[0]!)).toBeInViewport()
+
+  // A phone in dark mode: a long-press opens the sheet with the reactions and every action.
+  await page.setViewportSize({ width: 360, height: 740 })
+  await page.getByTestId('account-menu').click()
+  await page.getByTestId('theme-toggle').click()
+  await expect(page.locator('.v-application')).toHaveClass(/v-theme--dark/)
+  await page.keyboard.press('Escape')
+  const theirs = message(page, 'About the very first one')
+  await theirs.scrollIntoViewIfNeeded()
+  await theirs.dispatchEvent('pointerdown', { pointerType: 'touch', isPrimary: true })
+  const sheet = page.getByTestId('message-sheet')
+  await expect(sheet).toBeVisible()
+  await expect(sheet.getByTestId('message-edit')).toHaveCount(0)
+  await sheet.getByRole('button', { name: 'React with 👍' }).click()
+  await expect(sheet).toBeHidden()
+  await expect(chip(theirs, '👍')).toHaveAttribute('data-mine', 'true')
+  const mine = message(page, written[68]!)
+  await mine.dispatchEvent('pointerdown', { pointerType: 'touch', isPrimary: true })
+  await expect(sheet.getByTestId('message-delete')).toBeVisible()
+  await sheet.getByTestId('message-edit').click()
+  await expect(page.getByTestId('composer-editing')).toBeVisible()
+  await expect(composer(page)).toHaveValue(written[68]!)
+  await composer(page).press('Escape')
+  await expect(page.getByTestId('composer-editing')).toBeHidden()
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360)
 })
