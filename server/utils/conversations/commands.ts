@@ -120,7 +120,8 @@ const SOCKET_CODES: Partial<Record<ErrorCode, SocketErrorCode>> = {
 
 async function apply(trx: Transaction<Database>, event: CommandEvent): Promise<{ envelopes: Envelope[], seq: number | null }> {
   const conversation = await trx.selectFrom('conversations').selectAll().where('id', '=', event.conversationId).forUpdate().executeTakeFirst()
-  if (!conversation) throw new Refusal(404, 'not_found', 'There is no such conversation.')
+  // Word for word what a conversation one is not in answers: nobody learns it is there.
+  if (!conversation) throw new Refusal(404, 'not_found', isMessageCommand(event.command) ? 'There is no such message.' : 'There is no such room.')
   // A redelivered command (the instance died before the broadcast), or a change sent again after
   // a reconnect, finds what it did.
   const done = await trx.selectFrom('conversation_events').select(['seq', 'actor_id']).where('command_id', '=', event.id).executeTakeFirst()
