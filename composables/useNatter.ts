@@ -1,6 +1,6 @@
 import { NatterClient, type ConnectionState } from '#shared/sdk/client'
 import type { SocketLike, Transport } from '#shared/sdk/api'
-import type { OutboxEntry, OutboxStorage } from '#shared/sdk/outbox'
+import type { ChangeEntry, OutboxEntry, OutboxStorage } from '#shared/sdk/outbox'
 
 /** A cookie of this page as the browser holds it; a value that does not decode counts as absent. */
 export function readBrowserCookie(name: string): string | null {
@@ -49,6 +49,7 @@ function localOutbox(key: string): OutboxStorage {
 }
 
 const outboxListeners = new Set<(entries: readonly OutboxEntry[]) => void>()
+const changeListeners = new Set<(changes: readonly ChangeEntry[]) => void>()
 const connection = shallowReactive<{ state: ConnectionState, retryAt: number | null }>({ state: 'idle', retryAt: null })
 let shared: NatterClient | undefined
 
@@ -71,7 +72,10 @@ export function useNatter(): NatterClient {
     // A session that ended elsewhere keeps the outbox for this person's next sign-in.
     onSignedOut: () => leavePage('/login'),
     peerOf: conversationId => useConversationsStore().byId(conversationId)?.peer?.user.id ?? null,
-    outbox: { onChange: entries => outboxListeners.forEach(listener => listener(entries)) }
+    outbox: {
+      onChange: entries => outboxListeners.forEach(listener => listener(entries)),
+      onChanges: changes => changeListeners.forEach(listener => listener(changes))
+    }
   })
   client.onState((state) => {
     connection.state = state
@@ -99,6 +103,12 @@ export function useConnection(): Readonly<{ state: ConnectionState, retryAt: num
 export function onOutboxChange(listener: (entries: readonly OutboxEntry[]) => void): () => void {
   outboxListeners.add(listener)
   return () => outboxListeners.delete(listener)
+}
+
+/** Hears every change of the queued message changes (edits, deletions, reactions), as they now are. */
+export function onChangesChange(listener: (changes: readonly ChangeEntry[]) => void): () => void {
+  changeListeners.add(listener)
+  return () => changeListeners.delete(listener)
 }
 
 /** Signing out here: this person's unsent messages go, from memory and from the browser. */

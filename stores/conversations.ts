@@ -29,6 +29,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   let connectedBefore = false
 
   const me = computed(() => session.user?.id ?? '')
+  // Seqs of messages mentioning me that arrived while this page was open: reading them drops the mention badge.
+  const mentionSeqs = new Map<string, number[]>()
   const unreadTotal = computed(() => list.value.reduce((sum, conversation) => sum + conversation.unread, 0))
 
   function byId(id: string): Conversation | undefined {
@@ -131,6 +133,10 @@ export const useConversationsStore = defineStore('conversations', () => {
     }
     else {
       if (message.seq > conversation.readSeq) conversation.unread += 1
+      if (message.seq > conversation.readSeq && (message.mentions.includes(me.value) || message.mentionsRoom)) {
+        conversation.mentions += 1
+        mentionSeqs.set(conversation.id, [...(mentionSeqs.get(conversation.id) ?? []), message.seq])
+      }
       // They answered my request: presence and receipts flow now.
       if (conversation.request === 'outgoing') void fetchOne(conversation.id)
     }
@@ -144,8 +150,11 @@ export const useConversationsStore = defineStore('conversations', () => {
   function noteRead(id: string, seq: number, seen: number) {
     const conversation = byId(id)
     if (!conversation || seq <= conversation.readSeq) return
+    const mentionsSeen = (mentionSeqs.get(id) ?? []).filter(at => at > conversation.readSeq && at <= seq).length
     conversation.readSeq = seq
-    conversation.unread = !conversation.lastMessage || seq >= conversation.lastMessage.seq ? 0 : Math.max(0, conversation.unread - seen)
+    const all = !conversation.lastMessage || seq >= conversation.lastMessage.seq
+    conversation.unread = all ? 0 : Math.max(0, conversation.unread - seen)
+    conversation.mentions = all ? 0 : Math.max(0, conversation.mentions - mentionsSeen)
     if (conversation.request !== 'incoming') natter.markRead(id, seq)
   }
 
@@ -178,6 +187,16 @@ export const useConversationsStore = defineStore('conversations', () => {
   }
 
   natter.on('chat.receive', ({ type: _type, ...message }) => noteMessage(message))
+  // An edit or deletion of the row's last message shows in its preview.
+  natter.on('chat.update', (update) => {
+    const conversation = byId(update.conversationId)
+    if (!conversation) return
+    conversation.lastSeq = Math.max(conversation.lastSeq, update.seq)
+    const last = conversation.lastMessage
+    if (last?.id !== update.messageId) return
+    if (update.deleted) conversation.lastMessage = { ...last, body: '', deleted: true }
+    else if (update.body !== undefined) conversation.lastMessage = { ...last, body: update.body, editedAt: update.editedAt ?? update.timestamp }
+  })
 
   natter.on('room.update', (update) => {
     const aboutMe = update.userId === me.value

@@ -1,14 +1,37 @@
 import type { RoomUpdate } from '#shared/types/conversations'
 import type { ServerFrame } from '#shared/types/frames'
-import type { ChatMessage } from '#shared/types/messages'
+import type { ChatUpdate } from '#shared/types/changes'
+import type { ChatMessage, ReplyPreview } from '#shared/types/messages'
 import type { OutboxState } from '#shared/sdk/outbox'
 import type { Phrase } from '~/utils/phrases'
 
 /** One position of a conversation's stream: a message, or a room change shown as a line. */
 interface Entry {
   seq: number
-  message?: ChatMessage
+  message?: StoredMessage
   change?: RoomUpdate
+  /** A change to a message (`chat.update`): a position of the stream with nothing of its own to show. */
+  update?: true
+}
+
+export interface Reaction {
+  emoji: string
+  count: number
+  mine: boolean
+  /** Who reacted, as far as the server told (it caps the list); for the tooltip. */
+  users: string[]
+}
+
+/** A message in its current state: edits, deletion and reactions applied. */
+export interface StoredMessage extends ChatMessage {
+  editedAt: string | null
+  deleted: boolean
+  deletedBy: string | null
+  reactions: Reaction[]
+  replyPreview: ReplyPreview | null
+  mentionsRoom: boolean
+  /** The stream position this state is as of: a `chat.update` at or below it is in it already. */
+  asOf: number
 }
 
 interface ConversationState {
@@ -46,6 +69,14 @@ export interface MessageItem {
   error: string | null
   /** Under my last message in a room: who has read it. */
   seenBy: string[] | null
+  editedAt: string | null
+  deleted: boolean
+  /** Who deleted it when it was not its author: "removed by …". */
+  removedBy: string | null
+  reactions: Reaction[]
+  reply: ReplyPreview | null
+  /** Mentions me, or the whole room: highlighted. */
+  mentionsMe: boolean
 }
 
 export interface LineItem {
@@ -59,6 +90,8 @@ export interface LineItem {
 export type TimelineItem = MessageItem | LineItem
 
 const PAGE_SIZE = 50
+// The server's largest page: a jump to a quoted message loads down to it at this pace.
+const MAX_PAGE = 200
 const EVENTS_PAGE = 500
 
 /**
@@ -75,6 +108,9 @@ export const useMessagesStore = defineStore('messages', () => {
   const outbox = useOutboxStore()
   const states = ref<Record<string, ConversationState>>({})
   const drafts = ref<Record<string, string>>({})
+  /** Per conversation: the message the composer answers, and the one it is editing. */
+  const replying = ref<Record<string, string | undefined>>({})
+  const editing = ref<Record<string, string | undefined>>({})
   // Message ids this page saw acknowledged: no outbox entry may pass for one of them.
   const acknowledged = reactive(new Set<string>())
   const me = computed(() => session.user?.id ?? '')
@@ -83,19 +119,80 @@ export const useMessagesStore = defineStore('messages', () => {
     return states.value[id]
   }
 
-  function place(into: ConversationState, frames: readonly ServerFrame[]): number {
+  /** A message as history or a frame gives it, in the shape the timeline keeps. */
+  function stored(message: ChatMessage, asOf: number): StoredMessage {
+    return {
+      ...message,
+      editedAt: message.editedAt ?? null,
+      deleted: message.deleted ?? false,
+      deletedBy: message.deletedBy ?? null,
+      reactions: (message.reactions ?? []).map(reaction => ({ ...reaction, users: [] })),
+      // A live frame carries only the id: the quote is made from the original as loaded here.
+      replyPreview: message.replyPreview ?? replyOf(message.conversationId, message.replyTo),
+      mentionsRoom: message.mentionsRoom ?? false,
+      asOf: Math.max(asOf, message.seq)
+    }
+  }
+
+  /** A change applies to the message it names, once, in stream order; one the loaded state has already is skipped. */
+  function applyUpdate(into: ConversationState, frame: ChatUpdate) {
+    const message = into.entries.find(entry => entry.message?.id === frame.messageId)?.message
+    if (message && frame.seq > message.asOf) {
+      message.asOf = frame.seq
+      if (frame.deleted) {
+        message.deleted = true
+        message.deletedBy = frame.deletedBy ?? frame.by
+        message.body = ''
+        message.reactions = []
+      }
+      else if (frame.body !== undefined && !message.deleted) {
+        message.body = frame.body
+        message.editedAt = frame.editedAt ?? frame.timestamp
+        if (frame.mentions) message.mentions = frame.mentions
+        if (frame.mentionsRoom !== undefined) message.mentionsRoom = frame.mentionsRoom
+      }
+      if (frame.reactions && !message.deleted) {
+        const before = new Map(message.reactions.map(reaction => [reaction.emoji, reaction.mine]))
+        message.reactions = frame.reactions.map((tally) => {
+          // The list names the first people only: my own change says for sure, else what I had.
+          let mine = tally.users.includes(me.value) || (before.get(tally.emoji) ?? false)
+          if (frame.reaction?.userId === me.value && frame.reaction.emoji === tally.emoji) mine = frame.reaction.on
+          return { emoji: tally.emoji, count: tally.count, mine, users: tally.users }
+        })
+      }
+    }
+    // Replies quoting it show the change too.
+    for (const entry of into.entries) {
+      const preview = entry.message?.replyPreview
+      if (preview?.id !== frame.messageId) continue
+      if (frame.deleted) Object.assign(preview, { deleted: true, body: null })
+      else if (frame.body !== undefined && !preview.deleted) preview.body = frame.body
+    }
+  }
+
+  function place(into: ConversationState, frames: readonly ServerFrame[], asOf = 0): number {
     const entries: Entry[] = []
+    const updates: ChatUpdate[] = []
+    const held = new Set(into.entries.map(entry => entry.seq))
     for (const frame of frames) {
       if (frame.type === 'chat.receive') {
+        // What is held is at least as current: it has every change applied since.
+        if (held.has(frame.seq)) continue
         const { type: _type, ...message } = frame
-        entries.push({ seq: message.seq, message })
+        entries.push({ seq: message.seq, message: stored(message, asOf) })
+      }
+      else if (frame.type === 'chat.update') {
+        entries.push({ seq: frame.seq, update: true })
+        updates.push(frame)
       }
       else if (frame.type === 'room.update') {
         rooms.learn(frame.names)
         entries.push({ seq: frame.seq, change: frame })
       }
     }
-    return mergeBySeq(into.entries, entries)
+    const added = mergeBySeq(into.entries, entries)
+    for (const update of updates) applyUpdate(into, update)
+    return added
   }
 
   function asFrames(messages: ChatMessage[]): ServerFrame[] {
@@ -115,7 +212,7 @@ export const useMessagesStore = defineStore('messages', () => {
     natter.track(id, upTo)
     try {
       const page = upTo ? (await api<{ messages: ChatMessage[] }>('GET', `/api/conversations/${id}/messages?before=${upTo + 1}&limit=${PAGE_SIZE}`)).messages : []
-      place(current, asFrames(page))
+      place(current, asFrames(page), upTo)
       current.hasOlder = page.length === PAGE_SIZE
       await fillChanges(id, current, current.hasOlder ? page[0]!.seq : 0, upTo)
       current.loaded = true
@@ -128,17 +225,18 @@ export const useMessagesStore = defineStore('messages', () => {
     }
   }
 
-  /** The page before the oldest position held; resolves to how many positions it added. */
-  async function loadOlder(id: string): Promise<number> {
+  /** The page before the oldest position held (reaching `down` when given); resolves to how many positions it added. */
+  async function loadOlder(id: string, down?: number): Promise<number> {
     const current = states.value[id]
     const oldest = current?.entries[0]?.seq
     if (!current?.loaded || current.loadingOlder || !current.hasOlder || !oldest) return 0
     current.loadingOlder = true
     current.olderError = null
     try {
-      const { messages } = await api<{ messages: ChatMessage[] }>('GET', `/api/conversations/${id}/messages?before=${oldest}&limit=${PAGE_SIZE}`)
-      const added = place(current, asFrames(messages))
-      current.hasOlder = messages.length === PAGE_SIZE
+      const limit = Math.min(MAX_PAGE, Math.max(PAGE_SIZE, oldest - (down ?? oldest)))
+      const { messages } = await api<{ messages: ChatMessage[] }>('GET', `/api/conversations/${id}/messages?before=${oldest}&limit=${limit}`)
+      const added = place(current, asFrames(messages), natter.appliedSeq(id))
+      current.hasOlder = messages.length === limit
       return added + await fillChanges(id, current, current.hasOlder ? messages[0]!.seq : 0, oldest - 1)
     }
     catch (error) {
@@ -187,7 +285,8 @@ export const useMessagesStore = defineStore('messages', () => {
     const stored = entries.flatMap(entry => entry.message ? [entry.message] : [])
     const items: TimelineItem[] = []
     let roomName: string | null | undefined
-    for (const { seq, message, change } of entries) {
+    for (const { seq, message, change, update } of entries) {
+      if (update) continue
       if (change) {
         items.push({ kind: 'line', key: `line:${seq}`, seq, timestamp: change.timestamp, phrase: roomLine(change, roomName) })
         if (change.change === 'created' || change.change === 'renamed') roomName = change.name
@@ -211,11 +310,17 @@ export const useMessagesStore = defineStore('messages', () => {
         readAt: read ? (step?.at ?? theirRead.at) : null,
         readAtExact: !!step,
         error: null,
-        seenBy: null
+        seenBy: null,
+        editedAt: message!.editedAt,
+        deleted: message!.deleted,
+        removedBy: message!.deleted && message!.deletedBy && message!.deletedBy !== message!.from ? (message!.deletedBy === me.value ? 'you' : nameFor(id, message!.deletedBy)) : null,
+        reactions: message!.reactions,
+        reply: message!.replyPreview,
+        mentionsMe: !mine && !message!.deleted && (message!.mentions.includes(me.value) || message!.mentionsRoom)
       })
     }
     for (const entry of unsentShown(outbox.of(id), stored, acknowledged, me.value)) {
-      items.push({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null })
+      items.push({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false })
     }
     if (room && receipts) {
       const last = items.findLast((item): item is MessageItem => item.kind === 'message' && item.mine && item.seq !== null)
@@ -224,6 +329,68 @@ export const useMessagesStore = defineStore('messages', () => {
     return items
   }
 
+  /** Someone's name as this conversation shows it: "You", the other person, a member. */
+  function nameFor(id: string, userId: string): string {
+    if (userId === me.value) return 'You'
+    const peer = conversations.byId(id)?.peer
+    if (peer?.user.id === userId) return peer.user.displayName
+    return rooms.nameOf(userId) ?? 'Someone'
+  }
+
+  /** How a mention names someone: as the room knows them, me included (never "You"). */
+  function mentionName(id: string, userId: string): string {
+    if (userId === me.value) return session.user?.displayName ?? 'you'
+    return nameFor(id, userId)
+  }
+
+  /** The quote an unsent reply shows, from the message it answers as loaded here. */
+  function replyOf(id: string, replyTo: string | null | undefined): ReplyPreview | null {
+    if (!replyTo) return null
+    const message = find(id, replyTo)
+    return { id: replyTo, from: message?.from ?? null, body: message && !message.deleted ? message.body : null, deleted: message?.deleted ?? false, gone: false }
+  }
+
+  function find(id: string, messageId: string): StoredMessage | undefined {
+    return states.value[id]?.entries.find(entry => entry.message?.id === messageId)?.message
+  }
+
+  /**
+   * A quoted message, loaded if need be: older pages down to it (a reply always comes after
+   * what it quotes). Resolves to its seq, or null when the history no longer has it.
+   */
+  async function reach(id: string, messageId: string): Promise<number | null> {
+    for (;;) {
+      const found = find(id, messageId)
+      if (found) return found.seq
+      const current = states.value[id]
+      if (!current?.hasOlder) return null
+      if (!await loadOlder(id, 1)) return find(id, messageId)?.seq ?? null
+    }
+  }
+
+  /** My last message still there to edit (for Up in an empty composer). */
+  function lastEditable(id: string): StoredMessage | undefined {
+    return states.value[id]?.entries.findLast(entry => entry.message?.from === me.value && !entry.message.deleted)?.message
+  }
+
+  // Changes go through the protocol client's outbox: queued while offline, sent once, in order
+  // behind the message they change; what the server applied comes back as chat.update.
+  function edit(messageId: string, body: string) {
+    natter.edit(messageId, body)
+  }
+
+  function remove(messageId: string) {
+    natter.remove(messageId)
+  }
+
+  function react(messageId: string, emoji: string, on: boolean) {
+    natter.react(messageId, emoji, on)
+  }
+
+  natter.on('chat.update', (frame) => {
+    const into = states.value[frame.conversationId]
+    if (into) place(into, [frame])
+  })
   natter.on('chat.receive', (frame) => {
     const into = states.value[frame.conversationId]
     if (into) place(into, [frame])
@@ -255,5 +422,5 @@ export const useMessagesStore = defineStore('messages', () => {
     void open(id)
   })
 
-  return { states, drafts, state, open, loadOlder, markRead, timeline }
+  return { states, drafts, replying, editing, state, open, loadOlder, markRead, timeline, find, reach, lastEditable, nameFor, mentionName, edit, remove, react }
 })

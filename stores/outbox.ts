@@ -1,5 +1,5 @@
 import { skipHydrate } from 'pinia'
-import type { OutboxEntry } from '#shared/sdk/outbox'
+import type { ChangeEntry, OutboxEntry } from '#shared/sdk/outbox'
 
 /**
  * The UI's view of the protocol client's outbox: what I wrote that the server has not confirmed
@@ -12,14 +12,19 @@ export const useOutboxStore = defineStore('outbox', () => {
   onOutboxChange((now) => {
     entries.value = copy(now)
   })
+  // Edits, deletions and reactions not yet applied; a failed one waits to be retried or dropped.
+  const changes = shallowRef<ChangeEntry[]>(natter.outbox.changes.map(change => ({ ...change })))
+  onChangesChange((now) => {
+    changes.value = now.map(change => ({ ...change }))
+  })
 
   function of(conversationId: string): OutboxEntry[] {
     return entries.value.filter(entry => entry.conversationId === conversationId)
   }
 
   /** Writes a message: it goes now, or as soon as there is a connection. */
-  function send(conversationId: string, body: string) {
-    natter.sendMessage(conversationId, body)
+  function send(conversationId: string, body: string, replyTo?: string) {
+    natter.sendMessage(conversationId, body, replyTo ? { replyTo } : undefined)
   }
 
   function retry(clientId: string) {
@@ -30,6 +35,14 @@ export const useOutboxStore = defineStore('outbox', () => {
     natter.outbox.discard(clientId)
   }
 
+  function retryChange(changeId: string) {
+    natter.outbox.retryChange(changeId)
+  }
+
+  function discardChange(changeId: string) {
+    natter.outbox.discardChange(changeId)
+  }
+
   // The browser's own (localStorage), never the server render's empty one.
-  return { entries: skipHydrate(entries), of, send, retry, discard }
+  return { entries: skipHydrate(entries), changes: skipHydrate(changes), of, send, retry, discard, retryChange, discardChange }
 })
