@@ -4,6 +4,9 @@ import type { Presence } from '#shared/types/presence'
 const TYPING_FALLBACK_MS = 6_000
 const UNKNOWN: Presence = { status: 'offline', lastSeen: null }
 
+/** Presence as the page shows it: 'unknown' while this page's own connection is down. */
+export type ShownPresence = Presence | { status: 'unknown', lastSeen: string | null }
+
 /** Who is online, and who is typing where: several typists per conversation, none of them for ever. */
 export const usePresenceStore = defineStore('presence', () => {
   const natter = useNatter()
@@ -14,8 +17,12 @@ export const usePresenceStore = defineStore('presence', () => {
   const heardAt = new Map<string, number>()
   const expiries = new Map<string, ReturnType<typeof setTimeout>>()
 
-  function of(userId: string): Presence {
-    return people.value[userId] ?? UNKNOWN
+  const connection = useConnection()
+
+  function of(userId: string): ShownPresence {
+    const known = people.value[userId] ?? UNKNOWN
+    // Cut off, the page hears no changes: a green dot from before would vouch for what it cannot know.
+    return connection.state === 'connected' ? known : { status: 'unknown', lastSeen: known.lastSeen }
   }
 
   /** What a REST answer asked for at `askedAt` says about someone; a frame heard since then wins. */

@@ -140,7 +140,7 @@ export const useRoomsStore = defineStore('rooms', () => {
       case 'added':
       case 'joined':
         // Their watermark starts at the start; it moves with their read.update frames.
-        if (!known) state.members.push({ user: { id: update.userId, displayName: names.value[update.userId] ?? 'Someone' }, role: 'member', presence: presence.of(update.userId), readSeq: session.user?.readReceipts === false ? null : 0 })
+        if (!known) state.members.push({ user: { id: update.userId, displayName: names.value[update.userId] ?? 'Someone' }, role: 'member', presence: presence.people[update.userId] ?? { status: 'offline', lastSeen: null }, readSeq: session.user?.readReceipts === false ? null : 0 })
         break
       case 'left':
       case 'removed':

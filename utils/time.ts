@@ -4,7 +4,12 @@ const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 
-const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
+/** The locale's own short time: "3:53 AM" in the US, "03:53" in Germany (a fixed '2-digit' hour gave "03:53 AM"). */
+export function clockFormat(locale?: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat(locale, { timeStyle: 'short' })
+}
+
+const clock = clockFormat()
 const weekday = new Intl.DateTimeFormat(undefined, { weekday: 'long' })
 const shortWeekday = new Intl.DateTimeFormat(undefined, { weekday: 'short' })
 const dayMonth = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' })
