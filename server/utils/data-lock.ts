@@ -44,7 +44,14 @@ const held = new Set<string>()
 
 /** Takes the data folder's lock for this process, or throws DataDirLockedError naming its holder. */
 export function lockDataDir(dataDir: string): void {
-  mkdirSync(dataDir, { recursive: true })
+  try {
+    mkdirSync(dataDir, { recursive: true })
+  }
+  catch {
+    // No folder can be made there, so no other process writes one either: nothing to guard. The
+    // embedded backends fail to open it, and /api/ready says so (instead of a start that exits).
+    return
+  }
   const file = lockFile(dataDir)
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

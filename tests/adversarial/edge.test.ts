@@ -37,7 +37,7 @@ function page(path: string, cookie?: string, headers: Record<string, string> = {
 
 beforeAll(async () => {
   mail = await startMailCatcher()
-  server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1', NATTER_PUBLIC_URL: PUBLIC }, { nodeArgs: ['--import', noisy] })
+  server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1', NATTER_PUBLIC_URL: PUBLIC }, { nodeArgs: ['--import', noisy], injectsEscapes: true })
   ada = await signedIn('ada')
 })
 afterAll(async () => {
