@@ -215,7 +215,9 @@ export default defineWebSocketHandler({
     socket.enqueue(async () => handleFrame(await useBackends(), socket, data))
   },
   async close(peer) {
-    await onSocketClosed(socketOf(peer))
+    // crossws does not await this hook: a failure here (the bus already stopped while a server
+    // stops and its sockets close) would escape as an unhandled rejection. Logged instead.
+    await onSocketClosed(socketOf(peer)).catch((error: unknown) => log.warn('gateway: tidying up after a closed socket failed', { error }))
   },
   error(peer, error) {
     log.warn('gateway: socket error', { error })
