@@ -1,4 +1,4 @@
-import type { RoomUpdate } from '../shared/types/conversations'
+import type { RoomUpdate } from '#shared/types/conversations'
 
 /**
  * A sentence about people, with their names (and room names) kept apart from the words: each

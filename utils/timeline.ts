@@ -1,5 +1,5 @@
-import type { OutboxEntry } from '../shared/sdk/outbox'
-import type { ChatMessage } from '../shared/types/messages'
+import type { OutboxEntry } from '#shared/sdk/outbox'
+import type { ChatMessage } from '#shared/types/messages'
 
 /**
  * Inserts items by seq, each seq once (the newer copy wins: a message confirmed by its ack, then

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { ClientFrame } from '../../shared/types/frames'
-import { Outbox } from '../../shared/sdk/outbox'
+import type { ClientFrame } from '#shared/types/frames'
+import { Outbox } from '#shared/sdk/outbox'
 
 afterEach(() => {
   vi.useRealTimers()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ClientFrame } from '../../shared/types/frames'
-import { Outbox, type OutboxEntry, type OutboxStorage } from '../../shared/sdk/outbox'
+import type { ClientFrame } from '#shared/types/frames'
+import { Outbox, type OutboxEntry, type OutboxStorage } from '#shared/sdk/outbox'
 
 /** One localStorage key shared by two tabs: each tab's Outbox reads and writes it. */
 function sharedStorage(): OutboxStorage & { saves: number } {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { RoomUpdate } from '../../shared/types/conversations'
-import type { ChatMessage } from '../../shared/types/messages'
-import type { OutboxEntry } from '../../shared/sdk/outbox'
+import type { RoomUpdate } from '#shared/types/conversations'
+import type { ChatMessage } from '#shared/types/messages'
+import type { OutboxEntry } from '#shared/sdk/outbox'
 import { phraseText, roomLine, typingLine } from '../../utils/phrases'
 import { mergeBySeq, seenBy, unsentShown } from '../../utils/timeline'
 

@@ -16,8 +16,8 @@ it('builds and runs every schema without evaluating code', async () => {
     }
   })
   try {
-    const frames = await import('../../shared/types/frames')
-    const auth = await import('../../shared/types/auth')
+    const frames = await import('#shared/types/frames')
+    const auth = await import('#shared/types/auth')
     for (let i = 0; i < 3; i++) {
       expect(frames.ClientFrameSchema.safeParse({ type: 'ping' }).success).toBe(true)
       expect(auth.VerifyOtpBody.safeParse({ email: 'a@example.org', otp: 'x' }).success).toBe(false)
