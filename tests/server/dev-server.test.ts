@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { realServices } from '../support/backends'
 import { Client } from '../support/client'
 import { root } from '../support/paths'
 import { escapedErrors, freePort } from '../support/server'
@@ -20,6 +21,7 @@ let port = 0
 const dirs: string[] = []
 
 beforeAll(async () => {
+  if (realServices) return
   port = await freePort()
   const tmp = (label: string) => {
     const dir = mkdtempSync(join(tmpdir(), `natter-dev-${label}-`))
@@ -82,10 +84,12 @@ function rawSocket(host: string): Promise<Socket> {
   })
 }
 
-describe('the dev mailbox', () => {
+// nuxt dev always runs the embedded backends here (below), so the services project would only
+// repeat the unit project's run, minutes of compiling included: it runs once, under `npm test`.
+describe.skipIf(realServices)('the dev mailbox', () => {
   it('lists the sign-in codes the dev server sent, on this machine', async () => {
     await signIn()
-  }, 60_000)
+  }, 120_000)
 
   it.skipIf(!lan)('is refused from another address, whatever the request claims', async () => {
     for (const headers of [{}, { 'x-natter-dev-peer': '127.0.0.1', 'x-forwarded-for': '127.0.0.1' }] as Record<string, string>[]) {
@@ -96,7 +100,7 @@ describe('the dev mailbox', () => {
   }, 60_000)
 })
 
-describe('sockets reset through the dev server', () => {
+describe.skipIf(realServices)('sockets reset through the dev server', () => {
   it('mid-handshake and mid-frame leave no unhandled rejection and no restart', async () => {
     const client = await signIn()
     const head = 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n'
