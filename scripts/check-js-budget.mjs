@@ -14,8 +14,10 @@ import { brotliCompressSync, constants } from 'node:zlib'
 // KiB of brotli-compressed JavaScript. Measured 2026-12-02 (docs/performance.md, "First page"):
 // the sign-in page loads 197.6 KiB at once (635.7 KiB uncompressed; zod and Vuetify are most of
 // it), all built JavaScript is 223.7 KiB; the budgets leave about 6 % for growth. Raise one only
-// with the reason in docs/performance.md.
-const BUDGET = { page: 210, total: 240 }
+// with the reason in docs/performance.md. Raised once: message changes brought the full emoji set
+// for the reaction palette's search (emojibase-data, 58.8 KiB brotli in a chunk of its own, loaded
+// only when someone searches) and the change components; all built JavaScript is then 289.8 KiB.
+const BUDGET = { page: 210, total: 305 }
 // Signed out, `/` (the chat) redirects here: the sign-in page is every newcomer's first page.
 const PAGES = ['/login']
 
