@@ -229,11 +229,6 @@ export const useConversationsStore = defineStore('conversations', () => {
     }
   })
 
-  // Someone added me: their request shows at once, not with their first message.
-  natter.on('contact.request', (frame) => {
-    if (!byId(frame.conversationId)) void fetchOne(frame.conversationId)
-  })
-
   natter.on('read.update', (frame) => {
     const conversation = byId(frame.conversationId)
     if (!conversation) return

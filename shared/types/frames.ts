@@ -1,6 +1,5 @@
 import { z } from './zod'
 import { ChangesClientFrames, ChangesServerFrames } from './changes'
-import { ContactsServerFrames } from './contacts'
 import { ConversationsServerFrames } from './conversations'
 import { MessagesClientFrames, MessagesServerFrames } from './messages'
 import { PresenceClientFrames, PresenceServerFrames } from './presence'
@@ -49,7 +48,6 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   ...MessagesServerFrames,
   ...ChangesServerFrames,
   ...ConversationsServerFrames,
-  ...ContactsServerFrames,
   ...TypingServerFrames,
   ...ReceiptsServerFrames,
   ...PresenceServerFrames,
