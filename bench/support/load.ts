@@ -563,9 +563,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const intended = begin + (done * 1000) / rate
         scheduleLag.recordValue(micros(performance.now() - intended))
         const { sender, conversation } = route(turn++)
-        // Evenly spread: operation k is a change when it carries the running share past a whole number.
-        const isChange = Math.floor((done + 1) * share) > Math.floor(done * share)
-        if (!(isChange && change(sender, conversation))) send(step, sender, conversation)
+        // Drawn, not every 1/share-th turn: the route goes round the people in a fixed order, so a
+        // fixed stride would give the changes to the same people every round, who then never write.
+        if (!(share > 0 && Math.random() < share && change(sender, conversation))) send(step, sender, conversation)
         done++
       }
       await sleep(1)
