@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { seedDirect, seedViaHttp, type BenchUser, type RoomPlan, type Seeded } from './seed'
 import { startMailCatcher } from './support/mail'
-import { BenchTransport, closeClients, histogram, openClients, percentiles, runLoad, type BenchClient, type LoadResult, type Percentiles, type Route, type Step, type StepStats, type Target } from './support/load'
+import { BenchTransport, CHANGE_KINDS, closeClients, histogram, openClients, percentiles, runLoad, type BenchClient, type LoadResult, type Percentiles, type Route, type Step, type StepStats, type Target } from './support/load'
 import { cleanup, fileLimit as openFileLimit, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
 import { explainHistory, readHistory, seedHistory } from './support/history'
 import { difference, scrape, type ServerMetrics } from './support/metrics'
@@ -56,6 +56,7 @@ const { values, positionals } = parseArgs({
     'big-duration': { type: 'string', default: '30' },
     'ramp-seconds': { type: 'string', default: '15' },
     'ramp-max': { type: 'string', default: '200' },
+    'changes': { type: 'string', default: '0' },
     'help': { type: 'boolean', default: false }
   }
 })
@@ -65,7 +66,8 @@ if (values.help || !SCENARIOS.includes(scenario)) {
   console.log(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--users N] [--rate R] [--duration S]
        [--backend embedded|real] [--instances 1|2] [--connections N] [--no-relay] [--cpu-prof]
        [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]
-       rooms: [--room-size N] [--direct-every N] [--big-rate R] [--big-duration S] [--ramp-seconds S] [--ramp-max R]`)
+       rooms: [--room-size N] [--direct-every N] [--big-rate R] [--big-duration S] [--ramp-seconds S (0: no ramp)] [--ramp-max R]
+              [--changes F (0..1: that share of the first step's operations are reactions, edits and deletions)]`)
   process.exit(values.help ? 0 : 2)
 }
 
@@ -92,7 +94,7 @@ const RAMP = [50, 100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000,
 
 /** A step as planned: its route (who writes to which conversation) is made once people are seeded. */
 type Traffic = 'pairs' | 'rooms' | 'big-room'
-interface StepPlan { rate: number, seconds: number, label?: string, traffic: Traffic }
+interface StepPlan { rate: number, seconds: number, label?: string, traffic: Traffic, changes?: number }
 interface Plan { users: number, rooms: (users: number) => RoomPlan[], steps: StepPlan[], warmup: number, relaySteps: (reached: number) => StepPlan[], drainMs: number }
 
 const noRooms = () => []
@@ -150,23 +152,26 @@ function plan(): Plan {
       const rate = num(values.rate, 100)
       if (rate / users > MAX_PER_USER_RATE) throw new Error(`--rate ${rate} is more than ${MAX_PER_USER_RATE} a second per person: add --users`)
       const bigRate = num(values['big-rate'], 10)
-      const rampSeconds = num(values['ramp-seconds'], 15)
+      const rampSeconds = values['ramp-seconds'] === '0' ? 0 : num(values['ramp-seconds'], 15)
+      const changes = Number(values.changes)
+      if (!(changes >= 0 && changes <= 1)) throw new Error(`--changes ${values.changes}: a fraction from 0 to 1`)
       const rampMax = Math.min(num(values['ramp-max'], 200), users * MAX_PER_USER_RATE)
       const rooms = (count: number): RoomPlan[] => [
         ...Array.from({ length: count / size }, (_, room) => ({ name: `Bench room ${room + 1}`, members: Array.from({ length: size }, (_, k) => room * size + k) })),
         { name: 'Bench big room', members: Array.from({ length: count }, (_, k) => k) }
       ]
       const steps: StepPlan[] = [
-        { rate, seconds: num(values.duration, 60), label: `rooms of ${size} + direct`, traffic: 'rooms' },
+        { rate, seconds: num(values.duration, 60), label: `rooms of ${size} + direct${changes ? `, ${Math.round(changes * 100)} % changes` : ''}`, traffic: 'rooms', ...(changes > 0 ? { changes } : {}) },
         { rate: bigRate, seconds: num(values['big-duration'], 30), label: `${users}-member room`, traffic: 'big-room' },
-        ...BIG_RAMP.filter(step => step > bigRate && step <= rampMax).map(step => ({ rate: step, seconds: rampSeconds, label: `${users}-member room, ramp`, traffic: 'big-room' as const }))
+        ...BIG_RAMP.filter(step => rampSeconds && step > bigRate && step <= rampMax).map(step => ({ rate: step, seconds: rampSeconds, label: `${users}-member room, ramp`, traffic: 'big-room' as const }))
       ]
       return {
         users,
         rooms,
         steps,
         warmup: num(values.warmup, 5),
-        relaySteps: reached => steps.slice(0, reached).map((step, index) => index === 0 ? { ...step, seconds: Math.min(step.seconds, relaySeconds) } : step),
+        // The relay knows chat.send only: its first step is plain messages.
+        relaySteps: reached => steps.slice(0, reached).map((step, index) => index === 0 ? { ...step, seconds: Math.min(step.seconds, relaySeconds), changes: undefined } : step),
         drainMs: 20_000
       }
     }
@@ -964,6 +969,12 @@ async function report({ stack, seeded, natter, relay, profiles, serverLogs }: { 
     if (big) goals.push(`${big.label}, ${big.rate} msg/s (${big.deliveredPerSecond.toFixed(0)} deliveries/s): p50 ${ms(big.receive.p50)}, p99 ${ms(big.receive.p99)}, p99.9 ${ms(big.receive.p999)}, max ${ms(big.receive.max)}`)
     goals.push(`deliveries/s ceiling (the big room's highest step with p99 ≤ ${BIG_ROOM_P99_MS} ms and nothing lost): ${ceiling ? `${ceiling.deliveredPerSecond.toFixed(0)} deliveries/s at ${ceiling.rate} msg/s (p99 ${ms(ceiling.receive.p99)})` : 'none'}${natter.load.steps.length === settings.steps.length && ceiling === natter.load.steps[natter.load.steps.length - 1] ? ' (the ramp ended before p99 passed; raise --ramp-max)' : ''}`)
     goals.push(`deliveries missing (acknowledged, some member never got it): ${natter.load.all.missingDeliveries} of ${natter.load.all.deliveries + natter.load.all.missingDeliveries} (goal 0)`)
+    const changes = first?.changes
+    if (changes) {
+      goals.push(`message changes in ${first.label}: ${changes.sent} sent (${CHANGE_KINDS.map(kind => `${changes.kinds[kind]} ${kind}`).join(', ')}), ${changes.acked} acked (${changes.noops} changed nothing), refused ${sumErrors(changes.refused)}, unanswered ${changes.unanswered}; change → chat.update over every other member p50 ${ms(changes.update.p50)}, p99 ${ms(changes.update.p99)}, max ${ms(changes.update.max)}; change → change.ack p50 ${ms(changes.ack.p50)}, p99 ${ms(changes.ack.p99)}`)
+      const all = natter.load.all.changes
+      if (all) goals.push(`chat.updates missing (change acknowledged, some member never saw it; warm-up included): ${all.missingDeliveries} of ${all.deliveriesExpected}, ${all.ackedNotSeen} changes (goal 0)`)
+    }
   }
   if (scenario === 'overload') {
     const [, over, after] = natter.load.steps

@@ -4,6 +4,7 @@ import { build, type Histogram } from 'hdr-histogram-js'
 import { WebSocket } from 'ws'
 import type { Method, SocketLike, Transport } from '#shared/sdk/api'
 import { NatterClient } from '#shared/sdk/client'
+import type { ChangeEntry } from '#shared/sdk/outbox'
 import { NodeTransport } from '#shared/sdk/node'
 import type { BenchConversation, BenchUser } from '../seed'
 import { sleep } from './procs'
@@ -86,6 +87,8 @@ export interface Step {
   /** A name for the report (e.g. "rooms of 50 + direct", "1,000-member room"). */
   label?: string
   route: Route
+  /** This fraction (0..1) of the step's operations are changes of recent messages instead of new ones, at the same total rate. */
+  changes?: number
 }
 
 export interface LoadOptions {
@@ -112,6 +115,32 @@ export interface LoadOptions {
 }
 
 export interface Percentiles { count: number, mean: number, p50: number, p90: number, p99: number, p999: number, max: number }
+
+export const CHANGE_KINDS = ['react', 'edit', 'delete'] as const
+export type ChangeKind = typeof CHANGE_KINDS[number]
+
+/** Message changes (chat.react, chat.edit, chat.delete) of a step, as the protocol client sent them. */
+export interface ChangeStats {
+  sent: number
+  kinds: Record<ChangeKind, number>
+  /** Answered by change.ack; `noops` of them with seq null (nothing new: no chat.update is due). */
+  acked: number
+  noops: number
+  /** Refused at least once, by the last code (retryable ones are sent again by the outbox). */
+  refused: Record<string, number>
+  /** Neither acknowledged nor refused for good after the drain. */
+  unanswered: number
+  /** Acknowledged with a seq, and some member (the one who made it included) never saw its chat.update. */
+  ackedNotSeen: number
+  /** chat.updates due (each applied change × every member) and seen. */
+  deliveriesExpected: number
+  deliveries: number
+  missingDeliveries: number
+  /** Change handed to the client → its change.ack. */
+  ack: Percentiles
+  /** Change handed to the client → chat.update, every other member of every change. */
+  update: Percentiles
+}
 
 export interface StepStats {
   label?: string
@@ -150,6 +179,8 @@ export interface StepStats {
   backlogged: boolean
   /** The machine's 1-minute load average as the step's sends ended: the box is shared. */
   loadAverage?: number
+  /** When the step mixed message changes in: their counts and latency (the figures above are new messages only). */
+  changes?: ChangeStats
 }
 
 export interface SecondStats { second: number, sent: number, acked: number, delivered: number, receive: Percentiles, ack: Percentiles }
@@ -167,7 +198,7 @@ export interface LoadResult {
   /** Everything after the warm-up, all steps together. */
   total: StepStats
   /** Every message, the warm-up's too: what the loss count is about. */
-  all: { sent: number, acked: number, received: number, unanswered: number, ackedNotReceived: number, missingDeliveries: number, deliveries: number, errors: Record<string, number> }
+  all: { sent: number, acked: number, received: number, unanswered: number, ackedNotReceived: number, missingDeliveries: number, deliveries: number, errors: Record<string, number>, changes?: ChangeStats }
   perSecond: SecondStats[]
   duplicates: { acks: number, misdirected: number }
   /** Stream gaps the client could not replay, and reconnects after the first open. */
@@ -209,6 +240,14 @@ const ERROR_CODES = ['', 'rate_limited', 'unavailable', 'internal', 'not_a_conta
 // What the outbox sends again by itself; any other refusal is final.
 const RETRYABLE = new Set(['rate_limited', 'unavailable', 'internal'])
 const OTHER_FRAMES = ['presence.update', 'typing.update', 'read.update', 'room.update'] as const
+// A reaction toggles one of these (fewer than MAX_REACTIONS_PER_MESSAGE, so the cap is never met).
+const EMOJI = ['👍', '😂', '🎉', '👀', '🔥']
+// Of the changes: deletions, then edits (both of the person's own recent messages), the rest reactions.
+const DELETE_SHARE = 0.05
+const EDIT_SHARE = 0.25
+// Recent messages a change can pick: per conversation, and per person (their own).
+const RECENT_IN_CONVERSATION = 50
+const RECENT_OWN = 5
 
 export interface OpenOptions {
   /** The client's ping interval; a long one keeps the sockets idle. */
@@ -278,6 +317,20 @@ export async function closeClients(clients: BenchClient[]) {
   })))
 }
 
+/** Keeps the newest `keep` items of one key's list. */
+function remember<T>(lists: Map<number, T[]>, key: number, item: T, keep: number) {
+  let list = lists.get(key)
+  if (!list) lists.set(key, list = [])
+  list.push(item)
+  if (list.length > keep) list.shift()
+}
+
+function forget<T extends { id: string }>(lists: Map<number, T[]>, key: number, id: string) {
+  const list = lists.get(key)
+  const at = list?.findIndex(item => item.id === id) ?? -1
+  if (at >= 0) list!.splice(at, 1)
+}
+
 /** A growable list of (message, arrival) pairs: one per recipient of every message. */
 class Deliveries {
   length = 0
@@ -318,6 +371,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const gotOf = new Uint16Array(capacity)
   const idOf: string[] = []
   const indexOfClientId = new Map<string, number>()
+  // Message changes, indexed in the order they were handed to the clients.
+  const changeSentAt = new Float64Array(capacity)
+  const changeAckAt = new Float64Array(capacity)
+  const changeNoop = new Uint8Array(capacity)
+  const changeKindOf = new Uint8Array(capacity)
+  const changeConversationOf = new Int32Array(capacity)
+  const changeSeen = new Uint16Array(capacity)
+  const changeRefusal: string[] = []
+  const indexOfChangeId = new Map<string, number>()
+  const updates = new Deliveries()
+  // Acknowledged messages a change can pick, newest last; a deleted one leaves both lists.
+  const recentIn = new Map<number, Array<{ id: string, sender: number }>>()
+  const recentOwn = new Map<number, Array<{ id: string, conversation: number }>>()
+  const reacted = new Set<string>()
   const deliveries = new Deliveries()
   const unrefErrors: Record<string, number> = {}
   const duplicates = { acks: 0, misdirected: 0 }
@@ -364,6 +431,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       ackAt[index] = now
       acceptedAt[index] = Date.parse(frame.timestamp) - timeOrigin
       idOf[index] = frame.id
+      remember(recentIn, conversationOf[index]!, { id: frame.id, sender: me }, RECENT_IN_CONVERSATION)
+      remember(recentOwn, me, { id: frame.id, conversation: conversationOf[index]! }, RECENT_OWN)
+    })
+    natter.on('change.ack', (frame) => {
+      const now = performance.now()
+      const index = indexOfChangeId.get(frame.changeId)
+      if (index === undefined) return
+      if (changeAckAt[index]) {
+        duplicates.acks++
+        return
+      }
+      changeAckAt[index] = now
+      changeNoop[index] = frame.seq === null ? 1 : 0
+    })
+    natter.on('chat.update', (frame) => {
+      const now = performance.now()
+      const index = frame.changeId === undefined ? undefined : indexOfChangeId.get(frame.changeId)
+      if (index === undefined) return
+      if (conversations[changeConversationOf[index]!]!.id !== frame.conversationId) duplicates.misdirected++
+      changeSeen[index] = changeSeen[index]! + 1
+      if (frame.by !== myId) updates.push(index, now)
     })
     natter.on('chat.receive', (frame) => {
       const now = performance.now()
@@ -377,6 +465,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       deliveries.push(index, now)
     })
     natter.on('error', (frame) => {
+      const change = frame.ref === undefined ? undefined : indexOfChangeId.get(frame.ref)
+      if (change !== undefined) {
+        changeRefusal[change] = frame.code
+        return
+      }
       const code = ERROR_CODES.includes(frame.code) ? frame.code : 'other'
       const index = frame.ref === undefined ? undefined : indexOfClientId.get(frame.ref)
       if (index !== undefined) errorOf[index] = ERROR_CODES.indexOf(code)
@@ -403,11 +496,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const filler = FILLER.slice(0, Math.max(1, options.bodyChars - 8))
   let count = 0
+  let changes = 0
   let turn = 0
   const scheduleLag = histogram()
 
-  function send(step: number, route: Route) {
-    const { sender, conversation } = route(turn++)
+  function send(step: number, sender: number, conversation: number) {
     const index = count++
     sentAt[index] = performance.now()
     stepOf[index] = step
@@ -416,11 +509,50 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     indexOfClientId.set(entry.clientId, index)
   }
 
+  /**
+   * A change by `sender` in `conversation`: a deletion or an edit of one of their own recent
+   * messages there, else a reaction toggled on a recent message of the conversation (anyone's).
+   * False when the conversation has no acknowledged message yet: a new message goes instead.
+   */
+  function change(sender: number, conversation: number): boolean {
+    const roll = Math.random()
+    const own = roll < DELETE_SHARE + EDIT_SHARE ? recentOwn.get(sender)?.findLast(message => message.conversation === conversation) : undefined
+    const natter = clients[sender]!.natter
+    const index = changes
+    let entry: ChangeEntry
+    if (own && roll < DELETE_SHARE) {
+      entry = natter.remove(own.id)
+      forget(recentOwn, sender, own.id)
+      forget(recentIn, conversation, own.id)
+    }
+    else if (own) {
+      // A body of its own each time: the same text again would change nothing (no chat.update).
+      entry = natter.edit(own.id, `edit ${index} ${filler}`)
+    }
+    else {
+      const recent = recentIn.get(conversation)
+      if (!recent?.length) return false
+      const { id } = recent[Math.floor(Math.random() * recent.length)]!
+      const emoji = EMOJI[Math.floor(Math.random() * EMOJI.length)]!
+      const key = `${id} ${sender} ${emoji}`
+      const on = !reacted.has(key)
+      if (on) reacted.add(key)
+      else reacted.delete(key)
+      entry = natter.react(id, emoji, on)
+    }
+    changes++
+    changeSentAt[index] = performance.now()
+    changeKindOf[index] = CHANGE_KINDS.indexOf(entry.change.kind)
+    changeConversationOf[index] = conversation
+    indexOfChangeId.set(entry.changeId, index)
+    return true
+  }
+
   const loop = monitorEventLoopDelay({ resolution: 10 })
   loop.enable()
   const cpuBefore = process.cpuUsage()
 
-  async function drive(step: number, { rate, seconds, route }: { rate: number, seconds: number, route: Route }) {
+  async function drive(step: number, { rate, seconds, route, changes: share = 0 }: { rate: number, seconds: number, route: Route, changes?: number }) {
     const begin = performance.now()
     const total = Math.round(rate * seconds)
     let done = 0
@@ -430,7 +562,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       while (done < due) {
         const intended = begin + (done * 1000) / rate
         scheduleLag.recordValue(micros(performance.now() - intended))
-        send(step, route)
+        const { sender, conversation } = route(turn++)
+        // Drawn, not every 1/share-th turn: the route goes round the people in a fixed order, so a
+        // fixed stride would give the changes to the same people every round, who then never write.
+        if (!(share > 0 && Math.random() < share && change(sender, conversation))) send(step, sender, conversation)
         done++
       }
       await sleep(1)
@@ -439,54 +574,66 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const expected = (index: number) => conversations[conversationOf[index]!]!.members.length - 1
   const refusedForGood = (index: number) => errorOf[index] !== 0 && !RETRYABLE.has(ERROR_CODES[errorOf[index]!]!)
+  // Every member sees an applied change, the one who made it too.
+  const updatesDue = (index: number) => changeNoop[index] ? 0 : conversations[changeConversationOf[index]!]!.members.length
+  const changeRefusedForGood = (index: number) => changeRefusal[index] !== undefined && !RETRYABLE.has(changeRefusal[index]!)
 
-  function outstanding(from: number, to: number) {
+  /** Messages and changes (index ranges) still waiting for an answer or a delivery. */
+  interface Span { from: number, to: number, changeFrom: number, changeTo: number }
+  const spanFrom = (): Pick<Span, 'from' | 'changeFrom'> => ({ from: count, changeFrom: changes })
+
+  function outstanding({ from, to, changeFrom, changeTo }: Span) {
     let open = 0
     for (let i = from; i < to; i++) {
       if (ackAt[i] ? gotOf[i]! < expected(i) : !refusedForGood(i)) open++
     }
+    for (let i = changeFrom; i < changeTo; i++) {
+      if (changeAckAt[i] ? changeSeen[i]! < updatesDue(i) : !changeRefusedForGood(i)) open++
+    }
     return open
   }
 
-  async function settle(from: number, to: number, ms: number): Promise<boolean> {
+  async function settle(span: Span, ms: number): Promise<boolean> {
     const deadline = performance.now() + ms
     while (performance.now() < deadline) {
-      if (!outstanding(from, to)) return true
+      if (!outstanding(span)) return true
       await sleep(20)
     }
-    return !outstanding(from, to)
+    return !outstanding(span)
   }
 
   let firstDelivery = new Int32Array(1)
   let arrivals = new Float64Array(0)
   const startedAt = performance.now()
-  const stepBounds: Array<{ from: number, to: number, begin: number, end: number, backlogged: boolean, loadAverage: number }> = []
+  const stepBounds: Array<Span & { begin: number, end: number, backlogged: boolean, loadAverage: number }> = []
   if (options.warmupSeconds > 0 && options.steps.length) {
-    const from = count
+    const start = spanFrom()
     await drive(-1, { ...options.steps[0]!, seconds: options.warmupSeconds })
-    await settle(from, count, options.settleMs)
-    log(`${target.label}: warm-up done (${count - from} messages)`)
+    await settle({ ...start, to: count, changeTo: changes }, options.settleMs)
+    log(`${target.label}: warm-up done (${count - start.from} messages, ${changes - start.changeFrom} changes)`)
   }
-  const measuredFrom = count
+  const measuredFrom = spanFrom()
   for (const [index, step] of options.steps.entries()) {
-    const from = count
+    const start = spanFrom()
     const begin = performance.now()
     await drive(index, step)
     const end = performance.now()
     const loadAverage = Math.round(loadavg()[0]! * 100) / 100
     const last = index === options.steps.length - 1
-    const drained = await settle(from, count, last ? options.drainMs : options.settleMs)
-    stepBounds.push({ from, to: count, begin, end, backlogged: !drained, loadAverage })
+    const span = { ...start, to: count, changeTo: changes }
+    const drained = await settle(span, last ? options.drainMs : options.settleMs)
+    stepBounds.push({ ...span, begin, end, backlogged: !drained, loadAverage })
     regroup()
     const stats = stepStats(stepBounds.length - 1)
-    log(`${target.label}: ${step.label ? `${step.label}, ` : ''}${step.rate} msg/s for ${step.seconds} s: acked ${stats.acked}/${stats.sent}, ${stats.deliveredPerSecond.toFixed(0)} deliveries/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, missing deliveries ${stats.missingDeliveries}, errors ${JSON.stringify(stats.errors)}${drained ? '' : ', backlog not drained'}; load average ${loadAverage}`)
+    const mixed = stats.changes ? `; changes ${stats.changes.acked}/${stats.changes.sent} acked (${stats.changes.noops} no-ops), chat.update p50 ${stats.changes.update.p50} ms p99 ${stats.changes.update.p99} ms, missing ${stats.changes.missingDeliveries}, refused ${JSON.stringify(stats.changes.refused)}` : ''
+    log(`${target.label}: ${step.label ? `${step.label}, ` : ''}${step.rate} msg/s for ${step.seconds} s: acked ${stats.acked}/${stats.sent}, ${stats.deliveredPerSecond.toFixed(0)} deliveries/s, receive p50 ${stats.receive.p50} ms p99 ${stats.receive.p99} ms max ${stats.receive.max} ms, missing deliveries ${stats.missingDeliveries}, errors ${JSON.stringify(stats.errors)}${mixed}${drained ? '' : ', backlog not drained'}; load average ${loadAverage}`)
     if (!last && options.stopAfter?.(stats, index)) {
       log(`${target.label}: ramp stops after ${step.rate} msg/s`)
       break
     }
   }
   // Whatever is still due after the ramp stopped early gets the full drain time.
-  await settle(measuredFrom, count, options.drainMs)
+  await settle({ ...measuredFrom, to: count, changeTo: changes }, options.drainMs)
   const endedAt = performance.now()
   finished = true
   loop.disable()
@@ -590,10 +737,59 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   }
 
+  /** The changes with indices in [from, to); undefined when there are none. */
+  function changeStats(from: number, to: number): ChangeStats | undefined {
+    if (to <= from) return undefined
+    const ack = histogram()
+    const update = histogram()
+    const kinds: Record<ChangeKind, number> = { react: 0, edit: 0, delete: 0 }
+    const refused: Record<string, number> = {}
+    let acked = 0
+    let noops = 0
+    let unanswered = 0
+    let ackedNotSeen = 0
+    let deliveriesExpected = 0
+    let deliveries = 0
+    for (let i = from; i < to; i++) {
+      kinds[CHANGE_KINDS[changeKindOf[i]!]!]++
+      const code = changeRefusal[i]
+      if (code !== undefined) refused[code] = (refused[code] ?? 0) + 1
+      if (!changeAckAt[i]) {
+        if (!changeRefusedForGood(i)) unanswered++
+        continue
+      }
+      acked++
+      if (changeNoop[i]) noops++
+      ack.recordValue(micros(changeAckAt[i]! - changeSentAt[i]!))
+      const due = updatesDue(i)
+      deliveriesExpected += due
+      deliveries += Math.min(due, changeSeen[i]!)
+      if (changeSeen[i]! < due) ackedNotSeen++
+    }
+    for (let d = 0; d < updates.length; d++) {
+      const i = updates.message[d]!
+      if (i >= from && i < to) update.recordValue(micros(updates.at[d]! - changeSentAt[i]!))
+    }
+    return {
+      sent: to - from,
+      kinds,
+      acked,
+      noops,
+      refused,
+      unanswered,
+      ackedNotSeen,
+      deliveriesExpected,
+      deliveries,
+      missingDeliveries: deliveriesExpected - deliveries,
+      ack: percentiles(ack),
+      update: percentiles(update)
+    }
+  }
+
   function stepStats(index: number): StepStats {
     const bound = stepBounds[index]!
     const step = options.steps[index]!
-    return { ...statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged, step.label), loadAverage: bound.loadAverage }
+    return { ...statsBetween(bound.from, bound.to, bound.begin, bound.end, step.rate, step.seconds, bound.backlogged, step.label), loadAverage: bound.loadAverage, changes: changeStats(bound.changeFrom, bound.changeTo) }
   }
 
   regroup()
@@ -602,10 +798,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const lastBound = stepBounds[stepBounds.length - 1]
   const seconds = steps.reduce((sum, step) => sum + step.seconds, 0)
   const total = first && lastBound
-    ? statsBetween(first.from, lastBound.to, first.begin, lastBound.end, steps.reduce((sum, step) => sum + step.rate * step.seconds, 0) / seconds, seconds, steps.some(step => step.backlogged))
+    ? { ...statsBetween(first.from, lastBound.to, first.begin, lastBound.end, steps.reduce((sum, step) => sum + step.rate * step.seconds, 0) / seconds, seconds, steps.some(step => step.backlogged)), changes: changeStats(first.changeFrom, lastBound.changeTo) }
     : statsBetween(0, 0, 0, 0, 0, 0, false)
   const whole = statsBetween(0, count, startedAt, endedAt, 0, 0, false)
-  const all = { sent: whole.sent, acked: whole.acked, received: whole.received, unanswered: whole.unanswered, ackedNotReceived: whole.ackedNotReceived, missingDeliveries: whole.missingDeliveries, deliveries: whole.deliveries, errors: whole.errors }
+  const all = { sent: whole.sent, acked: whole.acked, received: whole.received, unanswered: whole.unanswered, ackedNotReceived: whole.ackedNotReceived, missingDeliveries: whole.missingDeliveries, deliveries: whole.deliveries, errors: whole.errors, changes: changeStats(0, changes) }
 
   // Per second of the measured run, by send time for latency and by arrival time for rates.
   const perSecond: SecondStats[] = []
@@ -613,7 +809,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const length = Math.ceil((endedAt - first.begin) / 1000)
     const rows = Array.from({ length }, (_, second) => ({ second, sent: 0, acked: 0, delivered: 0, ackH: histogram(), recvH: histogram() }))
     const row = (at: number) => rows[Math.floor((at - first.begin) / 1000)]
-    for (let i = measuredFrom; i < count; i++) {
+    for (let i = measuredFrom.from; i < count; i++) {
       const sentRow = row(sentAt[i]!)
       if (sentRow) {
         sentRow.sent++
