@@ -24,27 +24,39 @@ export const browserTransport: Transport = {
   csrfToken: () => readBrowserCookie('natter_csrf') ?? undefined
 }
 
-/** Unsent messages in localStorage, one key per person, so they outlive a reload and reach other tabs. */
-function localOutbox(key: string): OutboxStorage {
+/**
+ * Unsent messages and unconfirmed changes in localStorage, one pair of keys per person, so they
+ * outlive a reload and reach other tabs.
+ */
+function localOutbox(userId: string): OutboxStorage {
+  const messagesKey = `natter_outbox:${userId}`
+  const changesKey = `natter_changes:${userId}`
   return {
-    load() {
-      try {
-        const entries = JSON.parse(localStorage.getItem(key) ?? '[]') as OutboxEntry[]
-        return Array.isArray(entries) ? entries.filter(entry => entry && typeof entry.clientId === 'string' && typeof entry.body === 'string' && typeof entry.conversationId === 'string') : []
-      }
-      catch {
-        return []
-      }
-    },
-    save(entries) {
-      try {
-        if (entries.length) localStorage.setItem(key, JSON.stringify(entries))
-        else localStorage.removeItem(key)
-      }
-      catch {
-        // Storage full or blocked: the messages still go out from memory.
-      }
-    }
+    load: () => readList<OutboxEntry>(messagesKey, entry => typeof entry.clientId === 'string' && typeof entry.body === 'string' && typeof entry.conversationId === 'string'),
+    save: entries => writeList(messagesKey, entries),
+    loadChanges: () => readList<ChangeEntry>(changesKey, entry => typeof entry.changeId === 'string' && typeof entry.messageId === 'string' && !!entry.change && ['edit', 'delete', 'react'].includes(entry.change.kind)),
+    saveChanges: changes => writeList(changesKey, changes)
+  }
+}
+
+// What another version of the page, or a person's own tinkering, left there is checked, not trusted.
+function readList<T>(key: string, valid: (entry: T) => boolean): T[] {
+  try {
+    const entries = JSON.parse(localStorage.getItem(key) ?? '[]') as T[]
+    return Array.isArray(entries) ? entries.filter(entry => entry && typeof entry === 'object' && valid(entry)) : []
+  }
+  catch {
+    return []
+  }
+}
+
+function writeList(key: string, entries: readonly unknown[]) {
+  try {
+    if (entries.length) localStorage.setItem(key, JSON.stringify(entries))
+    else localStorage.removeItem(key)
+  }
+  catch {
+    // Storage full or blocked: everything still goes out from memory.
   }
 }
 
@@ -63,11 +75,10 @@ export function useNatter(): NatterClient {
   if (shared) return shared
   const userId = useSessionStore().user?.id
   if (!userId) throw new Error('useNatter() needs a signed-in person')
-  const key = `natter_outbox:${userId}`
   const client = new NatterClient({
     transport: browserTransport,
     userId,
-    storage: localOutbox(key),
+    storage: localOutbox(userId),
     online: () => navigator.onLine,
     // A session that ended elsewhere keeps the outbox for this person's next sign-in.
     onSignedOut: () => leavePage('/login'),
@@ -88,7 +99,7 @@ export function useNatter(): NatterClient {
     if (document.visibilityState === 'visible' && client.state === 'reconnecting') client.reconnectNow()
   })
   window.addEventListener('storage', (event) => {
-    if (event.key === key) client.outbox.reload()
+    if (event.key === `natter_outbox:${userId}` || event.key === `natter_changes:${userId}`) client.outbox.reload()
   })
   shared = client
   return client
@@ -111,11 +122,12 @@ export function onChangesChange(listener: (changes: readonly ChangeEntry[]) => v
   return () => changeListeners.delete(listener)
 }
 
-/** Signing out here: this person's unsent messages go, from memory and from the browser. */
+/** Signing out here: this person's unsent messages and changes go, from memory and from the browser. */
 export function dropOutbox(userId: string) {
   shared?.outbox.clear()
   try {
     localStorage.removeItem(`natter_outbox:${userId}`)
+    localStorage.removeItem(`natter_changes:${userId}`)
   }
   catch {
     // Storage blocked: there is nothing in it either.

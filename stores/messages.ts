@@ -3,6 +3,7 @@ import type { ServerFrame } from '#shared/types/frames'
 import type { ChatUpdate } from '#shared/types/changes'
 import type { ChatMessage, ReplyPreview } from '#shared/types/messages'
 import type { OutboxState } from '#shared/sdk/outbox'
+import { withMyChanges, type PendingChange } from '#shared/sdk/pending-changes'
 import type { Phrase } from '~/utils/phrases'
 
 /** One position of a conversation's stream: a message, or a room change shown as a line. */
@@ -77,6 +78,8 @@ export interface MessageItem {
   reply: ReplyPreview | null
   /** Mentions me, or the whole room: highlighted. */
   mentionsMe: boolean
+  /** A change of mine the server has not confirmed yet: shown as made, and said to be on its way. */
+  pending: PendingChange | null
 }
 
 export interface LineItem {
@@ -295,7 +298,7 @@ export const useMessagesStore = defineStore('messages', () => {
       const mine = message!.from === me.value
       const read = mine && !room && seq <= theirRead.seq
       const step = read ? current!.readSteps.find(candidate => candidate.seq >= seq) : undefined
-      items.push({
+      items.push(withMyChanges({
         kind: 'message',
         key: message!.id,
         id: message!.id,
@@ -317,10 +320,10 @@ export const useMessagesStore = defineStore('messages', () => {
         reactions: message!.reactions,
         reply: message!.replyPreview,
         mentionsMe: !mine && !message!.deleted && (message!.mentions.includes(me.value) || message!.mentionsRoom)
-      })
+      }, outbox.changes, me.value))
     }
     for (const entry of unsentShown(outbox.of(id), stored, acknowledged, me.value)) {
-      items.push({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false })
+      items.push(withMyChanges({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false }, outbox.changes, me.value))
     }
     if (room && receipts) {
       const last = items.findLast((item): item is MessageItem => item.kind === 'message' && item.mine && item.seq !== null)

@@ -42,17 +42,30 @@ export interface ChangeEntry {
   error?: string
 }
 
-/** Where unsent messages outlive a reload (localStorage in the browser, memory elsewhere). */
+/**
+ * Where unsent messages, and unconfirmed changes of messages, outlive a reload (localStorage in
+ * the browser, memory elsewhere). A storage without the change half keeps changes in memory only.
+ */
 export interface OutboxStorage {
   load(): OutboxEntry[]
   save(entries: readonly OutboxEntry[]): void
+  loadChanges?(): ChangeEntry[]
+  saveChanges?(changes: readonly ChangeEntry[]): void
 }
 
 export const memoryStorage = (): OutboxStorage => {
   let kept: OutboxEntry[] = []
-  return { load: () => kept.map(entry => ({ ...entry })), save: (entries) => {
-    kept = entries.map(entry => ({ ...entry }))
-  } }
+  let keptChanges: ChangeEntry[] = []
+  return {
+    load: () => kept.map(entry => ({ ...entry })),
+    save: (entries) => {
+      kept = entries.map(entry => ({ ...entry }))
+    },
+    loadChanges: () => keptChanges.map(change => ({ ...change })),
+    saveChanges: (changes) => {
+      keptChanges = changes.map(change => ({ ...change }))
+    }
+  }
 }
 
 export interface OutboxOptions {
@@ -81,8 +94,7 @@ const MAX_RETRY_MS = 30_000
  */
 export class Outbox {
   private items: OutboxEntry[]
-  // Kept in memory only: a change lost with a reload is one the person sees was not made.
-  private pending: ChangeEntry[] = []
+  private pending: ChangeEntry[]
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>()
   private connected = false
   private tokens: number
@@ -99,6 +111,7 @@ export class Outbox {
     this.tokens = this.burst
     // Whatever was on its way when the page went away goes out again.
     this.items = (options.storage?.load() ?? []).map(item => item.state === 'sending' ? { ...item, state: 'queued' } : item)
+    this.pending = this.storedChanges(true)
   }
 
   get entries(): readonly OutboxEntry[] {
@@ -298,13 +311,25 @@ export class Outbox {
    * entries as they now are, and send what waits. Not saved back, so two tabs never echo each other.
    */
   reload() {
-    const entries = this.options.storage?.load() ?? []
-    for (const clientId of [...this.timers.keys()]) {
-      if (!entries.some(entry => entry.clientId === clientId)) this.clearTimer(clientId)
+    this.items = this.options.storage?.load() ?? []
+    this.pending = this.storedChanges(false)
+    for (const key of [...this.timers.keys()]) {
+      if (!this.items.some(entry => entry.clientId === key) && !this.pending.some(change => change.changeId === key)) this.clearTimer(key)
     }
-    this.items = entries
     this.options.onChange?.(this.items)
+    this.options.onChanges?.(this.pending)
     this.flush()
+  }
+
+  /**
+   * The changes kept in storage. After a reload what was on its way goes again (the server applies
+   * a changeId once); from another tab, its 'sending' stays that tab's to settle. One still waiting
+   * for a message no longer here has nothing left to change.
+   */
+  private storedChanges(afterReload: boolean): ChangeEntry[] {
+    return (this.options.storage?.loadChanges?.() ?? [])
+      .filter(change => !change.waiting || this.items.some(item => item.clientId === change.messageId))
+      .map(change => afterReload && change.state === 'sending' ? { ...change, state: 'queued' } : change)
   }
 
   /** Signing out: nothing of this person's stays. */
@@ -386,6 +411,7 @@ export class Outbox {
   }
 
   private changesChanged() {
+    this.options.storage?.saveChanges?.(this.pending)
     this.options.onChanges?.(this.pending)
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Locator, Page } from '@playwright/test'
 import { WebSocket } from 'ws'
-import { addContact, composer, expectSameHistory, messages, openChat, seedMessages, statusOf, write } from './support/chat'
+import { addContact, composer, expectSameHistory, expectStored, messages, openChat, seedMessages, statusOf, write } from './support/chat'
 import { expect, test, type Person } from './support/fixtures'
 import { createRoom, roomRow } from './support/rooms'
 
@@ -284,4 +284,49 @@ test('a quote jumps to an original older than the page; on a phone in dark mode 
   await composer(page).press('Escape')
   await expect(page.getByTestId('composer-editing')).toBeHidden()
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360)
+})
+
+test.describe('a change made offline', () => {
+  test.use({ expectedConsoleErrors: /net::ERR_INTERNET_DISCONNECTED/ })
+
+  test('shows as on its way, outlives closing the tab, and is applied once on the next visit', async ({ people }) => {
+    const ada = await people.signIn('ada', { name: 'Ada' })
+    const bob = await people.signIn('bob', { name: 'Bob' })
+    const conversationId = await addContact(ada, bob)
+    const adaPage = await openChat(ada, bob)
+    await write(adaPage, 'See you at noun')
+    await expectStored(adaPage, 'See you at noun')
+    await write(adaPage, 'Bring the slides')
+    await expectStored(adaPage, 'Bring the slides')
+
+    await ada.context.setOffline(true)
+    await expect(adaPage.getByTestId('connection-state')).toHaveAttribute('data-state', 'offline')
+    await act(adaPage, message(adaPage, 'See you at noun'), 'edit')
+    await composer(adaPage).fill('See you at noon')
+    await composer(adaPage).press('Enter')
+    // Shown as made, and said to be waiting: nothing pretends the server has it.
+    const edited = message(adaPage, 'See you at noon')
+    await expect(edited.getByTestId('message-pending')).toHaveAttribute('data-pending', 'edit')
+    await expect(edited.getByTestId('message-edited')).toHaveCount(0)
+    await react(adaPage, message(adaPage, 'Bring the slides'), '👍')
+    await expect(chip(message(adaPage, 'Bring the slides'), '👍')).toHaveAttribute('data-mine', 'true')
+
+    // The tab goes before the network comes back; the next visit sends what waited.
+    await adaPage.close()
+    await ada.context.setOffline(false)
+    const again = await openChat(ada, bob, await ada.context.newPage())
+    await expect(message(again, 'See you at noon').getByTestId('message-edited')).toBeVisible()
+    await expect(chip(message(again, 'Bring the slides'), '👍')).toHaveAttribute('data-count', '1')
+    await expect(again.getByTestId('message-pending')).toHaveCount(0)
+
+    const bobPage = await openChat(bob, ada)
+    await expect(message(bobPage, 'See you at noon').getByTestId('message-edited')).toBeVisible()
+    await expect(chip(message(bobPage, 'Bring the slides'), '👍')).toHaveAttribute('data-count', '1')
+    // Once: one edit and one reaction in the stream, whatever the reload resent.
+    const events = await bob.context.request.get(`/api/conversations/${conversationId}/events?after=0`)
+    expect(events.status()).toBe(200)
+    const kinds = (await events.json() as { events: Array<{ type: string }> }).events.map(event => event.type)
+    expect(kinds.filter(type => type === 'chat.update')).toHaveLength(2)
+    expect(await again.evaluate(() => Object.keys(localStorage).filter(key => key.startsWith('natter_changes:')))).toEqual([])
+  })
 })
