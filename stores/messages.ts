@@ -129,7 +129,7 @@ export const useMessagesStore = defineStore('messages', () => {
       editedAt: message.editedAt ?? null,
       deleted: message.deleted ?? false,
       deletedBy: message.deletedBy ?? null,
-      reactions: (message.reactions ?? []).map(reaction => ({ ...reaction, users: [] })),
+      reactions: (message.reactions ?? []).map(reaction => ({ ...reaction, users: reaction.users ?? [] })),
       // A live frame carries only the id: the quote is made from the original as loaded here.
       replyPreview: message.replyPreview ?? replyOf(message.conversationId, message.replyTo),
       mentionsRoom: message.mentionsRoom ?? false,

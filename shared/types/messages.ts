@@ -50,7 +50,8 @@ export const ChatMessageSchema = z.object({
   editedAt: z.string().nullable().optional(),
   deleted: z.boolean().optional(),
   deletedBy: Id.nullable().optional(),
-  reactions: z.array(z.object({ emoji: z.string(), count: z.number().int(), mine: z.boolean() })).optional(),
+  /** `users`: the first who reacted (at most 20), oldest first: an addition, for "who reacted". */
+  reactions: z.array(z.object({ emoji: z.string(), count: z.number().int(), mine: z.boolean(), users: z.array(Id).optional() })).optional(),
   replyPreview: ReplyPreviewSchema.nullable().optional()
 })
 export type ChatMessage = z.infer<typeof ChatMessageSchema>

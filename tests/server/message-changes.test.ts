@@ -162,10 +162,11 @@ describe('reactions', () => {
     expect((await react(ada, sent.id, '👍🏽')).status).toBe(204)
     await b.next('chat.update', frame => frame.reaction?.userId === ada.id)
 
-    expect((await history(ada, conversationId))[0]!.reactions).toEqual([{ emoji: '👍🏽', count: 2, mine: true }, { emoji: '🇫🇷', count: 1, mine: false }])
+    // Who reacted, oldest first, in history as in the frames: the names on hover after a reload.
+    expect((await history(ada, conversationId))[0]!.reactions).toEqual([{ emoji: '👍🏽', count: 2, mine: true, users: [bob.id, ada.id] }, { emoji: '🇫🇷', count: 1, mine: false, users: [bob.id] }])
     expect((await react(bob, sent.id, '👍🏽', false)).status).toBe(204)
     // Ordered by their oldest reaction still there: Ada's 👍🏽 came after Bob's 🇫🇷.
-    expect((await history(bob, conversationId))[0]!.reactions).toEqual([{ emoji: '🇫🇷', count: 1, mine: true }, { emoji: '👍🏽', count: 1, mine: false }])
+    expect((await history(bob, conversationId))[0]!.reactions).toEqual([{ emoji: '🇫🇷', count: 1, mine: true, users: [bob.id] }, { emoji: '👍🏽', count: 1, mine: false, users: [ada.id] }])
 
     for (const wrong of ['a', '👍👍', ':)', '1']) expect((await react(bob, sent.id, wrong)).status, wrong).toBe(400)
     const from = b.heard.length

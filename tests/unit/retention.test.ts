@@ -190,7 +190,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
 
     const page = await messagesPage(database.db, changed, { kind: 'direct', members: [b, c] }, { limit: 10 }, c)
     expect(page.messages.map(message => [message.id, message.reactions, message.replyPreview])).toEqual([
-      [young!.id, [{ emoji: '👍', count: 1, mine: true }], null],
+      [young!.id, [{ emoji: '👍', count: 1, mine: true, users: [c] }], null],
       [reply!.id, [], { id: old!.id, from: null, body: null, deleted: false, gone: true }]
     ])
   })

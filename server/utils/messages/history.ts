@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, MessagesTable } from '../../database/schema'
-import { REPLY_PREVIEW_CHARS } from '#shared/types/changes'
+import { MAX_REACTION_USERS, REPLY_PREVIEW_CHARS } from '#shared/types/changes'
 import type { ChatMessage } from '#shared/types/messages'
 import { fail } from '../http'
 import { useConfig } from '../config'
@@ -39,7 +39,9 @@ export async function withReactionsAndReplies(db: Kysely<Database>, viewerId: st
   if (!messages.length) return messages
   const ids = messages.map(message => message.id)
   const reactions = await db.selectFrom('message_reactions')
-    .select(eb => ['message_id', 'emoji', eb.fn.countAll<string>().as('count'), sql<boolean>`bool_or(user_id = ${viewerId})`.as('mine'), eb.fn.min('created_at').as('first')])
+    .select(eb => ['message_id', 'emoji', eb.fn.countAll<string>().as('count'), sql<boolean>`bool_or(user_id = ${viewerId})`.as('mine'), eb.fn.min('created_at').as('first'),
+      // The first ones, as chat.update names them: who reacted, on hover, after a reload too.
+      sql<string[]>`(array_agg(user_id order by created_at, user_id))[1:${sql.lit(MAX_REACTION_USERS)}]`.as('users')])
     .where('message_id', 'in', ids).groupBy(['message_id', 'emoji']).orderBy('first').execute()
   const replied = [...new Set(messages.map(message => message.replyTo).filter((id): id is string => !!id))]
   const originals = replied.length
@@ -51,7 +53,7 @@ export async function withReactionsAndReplies(db: Kysely<Database>, viewerId: st
     const original = message.replyTo ? originals.find(row => row.id === message.replyTo) : undefined
     return {
       ...message,
-      reactions: reactions.filter(row => row.message_id === message.id).map(row => ({ emoji: row.emoji, count: Number(row.count), mine: !!row.mine })),
+      reactions: reactions.filter(row => row.message_id === message.id).map(row => ({ emoji: row.emoji, count: Number(row.count), mine: !!row.mine, users: row.users })),
       replyPreview: !message.replyTo
         ? null
         : original
