@@ -42,12 +42,24 @@ export const useConversationsStore = defineStore('conversations', () => {
     return list.value.find(conversation => conversation.peer?.user.id === userId)
   }
 
-  // A read this page took that the answer does not know yet (a request's, held until accepted).
+  /**
+   * Watermarks only move forward, and an answer can be older than a frame heard while it was on
+   * its way: a read this page took that the answer does not know yet (a request's, held until
+   * accepted), and the other person's read a read.update brought. Without the second, the
+   * request-accepted refresh that presence.update starts could put back "sent" over a "read".
+   */
   function withLocalRead(answer: Conversation): Conversation {
     const known = byId(answer.id)
-    if (!known || known.readSeq <= answer.readSeq) return answer
-    const unread = answer.lastMessage && known.readSeq < answer.lastMessage.seq ? answer.unread : 0
-    return { ...answer, readSeq: known.readSeq, unread }
+    if (!known) return answer
+    let merged = answer
+    if (known.readSeq > answer.readSeq) {
+      const unread = answer.lastMessage && known.readSeq < answer.lastMessage.seq ? answer.unread : 0
+      merged = { ...merged, readSeq: known.readSeq, unread }
+    }
+    if (known.peer && merged.peer && known.peer.user.id === merged.peer.user.id && known.peer.theirRead.seq > merged.peer.theirRead.seq) {
+      merged = { ...merged, peer: { ...merged.peer, theirRead: known.peer.theirRead } }
+    }
+    return merged
   }
 
   async function fetchList() {
@@ -227,6 +239,11 @@ export const useConversationsStore = defineStore('conversations', () => {
         if (aboutMe && update.role) conversation.role = update.role
         break
     }
+  })
+
+  // Someone added me: their request shows at once, not with their first message.
+  natter.on('contact.request', (frame) => {
+    if (!byId(frame.conversationId)) void fetchOne(frame.conversationId)
   })
 
   natter.on('read.update', (frame) => {

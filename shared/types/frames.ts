@@ -1,5 +1,6 @@
 import { z } from './zod'
 import { ChangesClientFrames, ChangesServerFrames } from './changes'
+import { ContactsServerFrames } from './contacts'
 import { ConversationsServerFrames } from './conversations'
 import { MessagesClientFrames, MessagesServerFrames } from './messages'
 import { PresenceClientFrames, PresenceServerFrames } from './presence'
@@ -48,6 +49,7 @@ export const ServerFrameSchema = z.discriminatedUnion('type', [
   ...MessagesServerFrames,
   ...ChangesServerFrames,
   ...ConversationsServerFrames,
+  ...ContactsServerFrames,
   ...TypingServerFrames,
   ...ReceiptsServerFrames,
   ...PresenceServerFrames,

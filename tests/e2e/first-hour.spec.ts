@@ -45,6 +45,17 @@ test.describe('while the page is offline', () => {
   })
 })
 
+test('someone who is added sees the request at once, before any message', async ({ people }) => {
+  const ada = await people.signIn('ada', { name: 'Ada Adder' })
+  const bob = await people.signIn('bob', { name: 'Bob Added' })
+  const bobPage = await openChat(bob)
+  await expect(bobPage.getByTestId('contact-row').filter({ hasText: 'Ada Adder' })).toHaveCount(0)
+  await addContact(ada, bob)
+  const row = bobPage.getByTestId('contact-row').filter({ hasText: 'Ada Adder' })
+  await expect(row).toBeVisible()
+  await expect(row).toContainText('Wants to chat with you')
+})
+
 test('an avatar never shows a symbol, and times follow the locale', async ({ people }) => {
   const ada = await people.signIn('ada', { name: '<Ada> Symbol' })
   const bob = await people.signIn('bob', { name: 'Bob Clock' })

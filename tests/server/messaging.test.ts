@@ -43,6 +43,28 @@ describe('contacts', () => {
     }])
   })
 
+  it('tells the person added at once, on every device, and only while it is a request', async () => {
+    const ada = await chat.person('ada')
+    const bob = await chat.person('bob')
+    const [phone, laptop, adaSocket] = await Promise.all([open(bob), open(bob), open(ada)])
+    const added = await ada.client.post('/api/contacts', { email: bob.email })
+    expect(added.status).toBe(201)
+    for (const socket of [phone, laptop]) {
+      expect(await socket.next(frame => frame.type === 'contact.request')).toEqual({
+        type: 'contact.request', conversationId: added.body.conversationId, from: { id: ada.id, email: ada.email, displayName: expect.any(String) }
+      })
+    }
+    // Bob answers: Ada adding him again is no request any more, and Ada herself never heard one.
+    expect((await bob.client.post(`/api/contacts/${ada.id}/accept`)).status).toBe(204)
+    const from = phone.frames.length
+    expect((await ada.client.post('/api/contacts', { email: bob.email })).status).toBe(201)
+    // Anything the second add sent is published before this message, which comes later still.
+    adaSocket.send({ type: 'chat.send', conversationId: added.body.conversationId, body: 'marker', clientId: randomUUID() })
+    await phone.next(frame => frame.type === 'chat.receive' && frame.body === 'marker', { from })
+    expect(phone.frames.slice(from).filter(frame => frame.type === 'contact.request')).toEqual([])
+    expect(adaSocket.frames.filter(frame => frame.type === 'contact.request')).toEqual([])
+  })
+
   it('needs a session', async () => {
     expect((await new Client(chat.server.url).get('/api/contacts')).status).toBe(401)
   })

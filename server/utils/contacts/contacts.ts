@@ -35,7 +35,12 @@ export async function addContact(event: H3Event, backends: Backends, me: User, e
   await allowInvitations(event, backends, me, [email])
   const { user: other, invited } = await findOrInviteUser(database.db, email)
   const conversationId = await openDirectConversation(database.db, me.id, other.id)
-  await broadcast(await directMembershipChanges(database.db, conversationId))
+  const membership = await directMembershipChanges(database.db, conversationId)
+  // The added person hears of the request at once, on every device; the adder's own row is the answer.
+  const waiting = membership.membership?.some(change => change.userId === other.id && change.membership?.incoming)
+  await broadcast(waiting
+    ? { ...membership, to: { users: [other.id] }, frame: { type: 'contact.request', conversationId, from: { id: me.id, email: me.email, displayName: me.displayName } } }
+    : membership)
   if (invited) await sendInvitation(event, backends, me, email)
   return { user: { id: other.id, email: other.email, displayName: other.display_name }, conversationId }
 }
