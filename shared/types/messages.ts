@@ -20,6 +20,8 @@ export const MessageBodySchema = z
 /** What a reply shows of the message it answers; `gone` when retention purged it. */
 export const ReplyPreviewSchema = z.object({
   id: Id,
+  /** Where it is in the conversation (absent when gone): a client loads the history around it. */
+  seq: Seq.optional(),
   from: Id.nullable(),
   /** The first characters; null when deleted or gone. */
   body: z.string().nullable(),

@@ -212,13 +212,15 @@ describe('replies', () => {
     a.client.outbox.discard(wrong.clientId)
 
     const reply = await say(a, conversationId, 'noon', original.id)
-    expect(await b.next('chat.receive', frame => frame.id === reply.id)).toMatchObject({ replyTo: original.id })
+    // Live as in history: the quote, with where the original is, for a page that has not loaded it.
+    const preview = { id: original.id, seq: original.seq, from: bob.id, body: 'what time?', deleted: false, gone: false }
+    expect(await b.next('chat.receive', frame => frame.id === reply.id)).toMatchObject({ replyTo: original.id, replyPreview: preview })
     const shown = (await history(bob, conversationId)).find(message => message.id === reply.id)
-    expect(shown).toMatchObject({ replyTo: original.id, replyPreview: { id: original.id, from: bob.id, body: 'what time?', deleted: false, gone: false } })
+    expect(shown).toMatchObject({ replyTo: original.id, replyPreview: preview })
 
     expect((await bob.client.request('DELETE', `/api/messages/${original.id}`)).status).toBe(204)
     const after = (await history(ada, conversationId)).find(message => message.id === reply.id)
-    expect(after?.replyPreview).toEqual({ id: original.id, from: bob.id, body: null, deleted: true, gone: false })
+    expect(after?.replyPreview).toEqual({ id: original.id, seq: original.seq, from: bob.id, body: null, deleted: true, gone: false })
   })
 })
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, MessagesTable } from '../../database/schema'
 import { MAX_REACTION_USERS, REPLY_PREVIEW_CHARS } from '#shared/types/changes'
-import type { ChatMessage } from '#shared/types/messages'
+import type { ChatMessage, ReplyPreview } from '#shared/types/messages'
 import { fail } from '../http'
 import { useConfig } from '../config'
 import { retentionCutoff } from '../retention/cutoff'
@@ -31,6 +31,22 @@ export function toChatMessage(row: Selectable<MessagesTable>, recipients: Recipi
   }
 }
 
+type Original = Pick<Selectable<MessagesTable>, 'id' | 'seq' | 'sender_id' | 'body' | 'deleted_at'>
+
+/** What a reply shows of the message it answers: its start, that it was deleted, or that retention took it. */
+export function replyPreview(replyTo: string, original: Original | undefined): ReplyPreview {
+  if (!original) return { id: replyTo, from: null, body: null, deleted: false, gone: true }
+  return { id: original.id, seq: original.seq, from: original.sender_id, body: original.deleted_at ? null : original.body.slice(0, REPLY_PREVIEW_CHARS), deleted: !!original.deleted_at, gone: false }
+}
+
+/** The message a new one answers, as its reply preview: looked up once, when the reply is stored. */
+export async function replyPreviewFor(db: Kysely<Database>, conversationId: string, replyTo: string): Promise<ReplyPreview> {
+  const original = await db.selectFrom('messages').select(['id', 'seq', 'sender_id', 'body', 'deleted_at'])
+    .where('id', '=', replyTo).where('conversation_id', '=', conversationId)
+    .where('created_at', '>', retentionCutoff(useConfig().retentionDays)).executeTakeFirst()
+  return replyPreview(replyTo, original)
+}
+
 /**
  * What history adds for one viewer: each message's reactions with `mine`, and a preview of the
  * message a reply answers (`gone` when retention purged it).
@@ -45,20 +61,15 @@ export async function withReactionsAndReplies(db: Kysely<Database>, viewerId: st
     .where('message_id', 'in', ids).groupBy(['message_id', 'emoji']).orderBy('first').execute()
   const replied = [...new Set(messages.map(message => message.replyTo).filter((id): id is string => !!id))]
   const originals = replied.length
-    ? await db.selectFrom('messages').select(['id', 'sender_id', 'body', 'deleted_at'])
+    ? await db.selectFrom('messages').select(['id', 'seq', 'sender_id', 'body', 'deleted_at'])
         .where('id', 'in', replied).where('conversation_id', '=', messages[0]!.conversationId)
         .where('created_at', '>', retentionCutoff(useConfig().retentionDays)).execute()
     : []
   return messages.map((message) => {
-    const original = message.replyTo ? originals.find(row => row.id === message.replyTo) : undefined
     return {
       ...message,
       reactions: reactions.filter(row => row.message_id === message.id).map(row => ({ emoji: row.emoji, count: Number(row.count), mine: !!row.mine, users: row.users })),
-      replyPreview: !message.replyTo
-        ? null
-        : original
-          ? { id: original.id, from: original.sender_id, body: original.deleted_at ? null : original.body.slice(0, REPLY_PREVIEW_CHARS), deleted: !!original.deleted_at, gone: false }
-          : { id: message.replyTo, from: null, body: null, deleted: false, gone: true }
+      replyPreview: message.replyTo ? replyPreview(message.replyTo, originals.find(row => row.id === message.replyTo)) : null
     }
   })
 }

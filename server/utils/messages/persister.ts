@@ -7,6 +7,7 @@ import type { BusConsumer } from '../bus/types'
 import { useConfig } from '../config'
 import { applyCommand, type CommandEvent } from '../conversations/commands'
 import { mentionsOf } from './changes'
+import { replyPreviewFor } from './history'
 import { retentionCutoff } from '../retention/cutoff'
 import { log } from '../log'
 import { messagesPersisted, sendToPersist } from '../metrics'
@@ -73,11 +74,12 @@ export async function persistBatch(db: Kysely<Database>, events: SendEvent[]): P
 }
 
 /**
- * What persist_messages does not know of: the message a new one answers and whom it mentions.
- * Written right after, only for the messages that have them (most have neither).
+ * What persist_messages does not know of: the message a new one answers (and what the quote
+ * shows of it) and whom it mentions. Written right after, only for the messages that have them
+ * (most have neither).
  */
-async function storeRepliesAndMentions(db: Kysely<Database>, events: SendEvent[], rows: StoredRow[]): Promise<Map<number, Pick<ChatMessage, 'replyTo' | 'mentions' | 'mentionsRoom'>>> {
-  const extras = new Map<number, Pick<ChatMessage, 'replyTo' | 'mentions' | 'mentionsRoom'>>()
+async function storeRepliesAndMentions(db: Kysely<Database>, events: SendEvent[], rows: StoredRow[]): Promise<Map<number, Pick<ChatMessage, 'replyTo' | 'replyPreview' | 'mentions' | 'mentionsRoom'>>> {
+  const extras = new Map<number, Pick<ChatMessage, 'replyTo' | 'replyPreview' | 'mentions' | 'mentionsRoom'>>()
   const candidates = rows.filter(row => !row.refused && !row.duplicate && (events[row.ord]!.replyTo || MENTIONS_SOMEONE.test(events[row.ord]!.body)))
   if (!candidates.length) return extras
   const conversationIds = [...new Set(candidates.map(row => events[row.ord]!.conversationId))]
@@ -90,7 +92,8 @@ async function storeRepliesAndMentions(db: Kysely<Database>, events: SendEvent[]
     const extra = { replyTo: event.replyTo ?? null, mentions, mentionsRoom }
     await db.updateTable('messages').set({ reply_to: extra.replyTo, mentions, mentions_room: mentionsRoom })
       .where('id', '=', row.id).where('conversation_id', '=', event.conversationId).where('created_at', '=', row.created_at).execute()
-    extras.set(row.ord, extra)
+    // Live, the quote shows what it answers even where that is not loaded (an old message).
+    extras.set(row.ord, event.replyTo ? { ...extra, replyPreview: await replyPreviewFor(db, event.conversationId, event.replyTo) } : extra)
   }
   return extras
 }
