@@ -1,53 +1,23 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { NatterClient } from '#shared/sdk/client'
-import { NodeTransport } from '#shared/sdk/node'
+import { describe, expect, it } from 'vitest'
 import type { Conversation } from '#shared/types/conversations'
 import type { StreamFrame } from '#shared/types/frames'
 import type { ChatMessage } from '#shared/types/messages'
 import { onInstance } from '../support/attack'
-import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
-import { roundTrip, streamOf, Tab } from '../support/natter'
-import { signedInPerson, type Person } from '../support/people'
-import { startServer, type TestServer } from '../support/server'
+import { useTwoInstances } from '../support/two-instances'
+import { streamOf } from '../support/natter'
+import { signedInPerson } from '../support/people'
 
 // Two app processes on one PostgreSQL, Redis and Kafka: changes made on one reach sockets on both.
-let one: TestServer
-let two: TestServer
-let mail: MailCatcher
-
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  ;[one, two] = await Promise.all([
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' }),
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' })
-  ])
-})
-afterAll(async () => {
-  await Promise.all([one.stop(), two.stop()])
-  await mail.close()
-})
-
-const tabs: Tab[] = []
-afterEach(() => {
-  for (const tab of tabs.splice(0)) tab.close()
-})
-
-async function tabOn(server: TestServer, person: Person): Promise<Tab> {
-  const transport = new NodeTransport(server.url, { cookies: person.client.cookies, headers: person.headers })
-  const tab = new Tab(new NatterClient({ transport, userId: person.id, pingEveryMs: 60_000, pongTimeoutMs: 10_000, firstRetryMs: 100, maxRetryMs: 1000 }))
-  tabs.push(tab)
-  await tab.open()
-  await roundTrip(tab)
-  return tab
-}
+const instances = useTwoInstances()
+const tabOn = instances.tabOn
 
 describe('message changes across two instances', () => {
   it('reach the members on the other instance in the conversation\'s order, as the events endpoint replays them', async () => {
-    const [ada, bob, cy] = await Promise.all(['ada', 'bob', 'cy'].map(label => signedInPerson(one, mail, label)))
+    const [ada, bob, cy] = await Promise.all(['ada', 'bob', 'cy'].map(label => signedInPerson(instances.one, instances.mail, label)))
     const created = await ada!.client.post('/api/rooms', { name: 'Changes', visibility: 'private', members: [bob!.email, cy!.email] })
     expect(created.status).toBe(201)
     const room = created.body.conversation as Conversation
-    const [a, b, c] = await Promise.all([tabOn(one, ada!), tabOn(two, bob!), tabOn(two, cy!)])
+    const [a, b, c] = await Promise.all([tabOn(instances.one, ada!), tabOn(instances.two, bob!), tabOn(instances.two, cy!)])
     for (const tab of [a, b, c]) tab.client.track(room.id, room.lastSeq)
 
     const first = a.client.sendMessage(room.id, 'first')
@@ -61,14 +31,14 @@ describe('message changes across two instances', () => {
     b.client.react(ids[0], '👍', true)
     c.client.react(ids[1], '🎉', true)
     const answers = await Promise.all([
-      onInstance(bob!, one).request('PATCH', `/api/messages/${ids[1]}`, { body: 'second, edited' }),
-      onInstance(ada!, two).request('PUT', `/api/messages/${ids[1]}/reactions/${encodeURIComponent('👀')}`)
+      onInstance(bob!, instances.one).request('PATCH', `/api/messages/${ids[1]}`, { body: 'second, edited' }),
+      onInstance(ada!, instances.two).request('PUT', `/api/messages/${ids[1]}/reactions/${encodeURIComponent('👀')}`)
     ])
     expect(answers.map(answer => answer.status)).toEqual([200, 204])
     for (const tab of [a, b, c]) await tab.until(() => tab.client.outbox.changes.length === 0)
-    expect((await onInstance(ada!, two).request('DELETE', `/api/messages/${ids[0]}`)).status).toBe(204)
+    expect((await onInstance(ada!, instances.two).request('DELETE', `/api/messages/${ids[0]}`)).status).toBe(204)
 
-    const page = await onInstance(cy!, one).get(`/api/conversations/${room.id}/events?after=${room.lastSeq}`)
+    const page = await onInstance(cy!, instances.one).get(`/api/conversations/${room.id}/events?after=${room.lastSeq}`)
     const events = page.body.events as StreamFrame[]
     expect(page.body.lastSeq).toBe(room.lastSeq + 2 + 6)
     expect(events.map(event => event.seq)).toEqual(Array.from({ length: 8 }, (_, i) => room.lastSeq + i + 1))
@@ -77,7 +47,7 @@ describe('message changes across two instances', () => {
       await tab.until(() => tab.client.appliedSeq(room.id) === page.body.lastSeq)
       expect(order(streamOf(tab.heard, room.id))).toEqual(order(events))
     }
-    const messages = (await onInstance(bob!, two).get(`/api/conversations/${room.id}/messages?after=0`)).body.messages as ChatMessage[]
+    const messages = (await onInstance(bob!, instances.two).get(`/api/conversations/${room.id}/messages?after=0`)).body.messages as ChatMessage[]
     // The two sends raced from two instances: either may have the lower seq, so each is found by its id.
     const state = (id: string) => {
       const message = messages.find(candidate => candidate.id === id)

@@ -1,61 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { WebSocket } from 'ws'
-import type { SocketLike } from '#shared/sdk/api'
-import { NatterClient } from '#shared/sdk/client'
-import { NodeTransport } from '#shared/sdk/node'
+import { describe, expect, it } from 'vitest'
 import type { Conversation } from '#shared/types/conversations'
-import type { ServerFrame, StreamFrame } from '#shared/types/frames'
+import type { StreamFrame } from '#shared/types/frames'
 import type { Client } from '../support/client'
-import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
 import { onInstance } from '../support/attack'
-import { aboutRoom, isStream, roundTrip, streamOf, Tab } from '../support/natter'
+import { useTwoInstances } from '../support/two-instances'
+import { aboutRoom, isStream, roundTrip, streamOf, type Tab } from '../support/natter'
 import { signedInPerson, type Person } from '../support/people'
-import { startServer, type TestServer } from '../support/server'
 
 // Two app processes on one PostgreSQL, Redis and Kafka: a room whose members sit on both.
-let one: TestServer
-let two: TestServer
-let mail: MailCatcher
-
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  ;[one, two] = await Promise.all([
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' }),
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' })
-  ])
-})
-afterAll(async () => {
-  await Promise.all([one.stop(), two.stop()])
-  await mail.close()
-})
-
-/** A Node transport that also keeps every frame its socket got, before the client orders or drops any. */
-class WireTransport extends NodeTransport {
-  readonly wire: ServerFrame[] = []
-
-  override openSocket(path: string): SocketLike {
-    const socket = super.openSocket(path) as unknown as WebSocket
-    socket.addEventListener('message', event => this.wire.push(JSON.parse(String(event.data)) as ServerFrame))
-    return socket as unknown as SocketLike
-  }
-}
-
-type WireTab = Tab & { wire: ServerFrame[] }
-const tabs: WireTab[] = []
-afterEach(() => {
-  for (const tab of tabs.splice(0)) tab.close()
-})
-
-/** A person's tab on the given instance, open, its socket's opening finished on the server. */
-async function tabOn(server: TestServer, person: Person, outbox?: { perSecond: number, burst: number }): Promise<WireTab> {
-  const transport = new WireTransport(server.url, { cookies: person.client.cookies, headers: person.headers })
-  const client = new NatterClient({ transport, userId: person.id, pingEveryMs: 60_000, pongTimeoutMs: 10_000, firstRetryMs: 100, maxRetryMs: 1000, outbox })
-  const tab = Object.assign(new Tab(client), { wire: transport.wire })
-  tabs.push(tab)
-  await tab.open()
-  await roundTrip(tab)
-  return tab
-}
+const instances = useTwoInstances()
+const tabOn = instances.tabOn
 
 async function createRoom(owner: Person, body: Record<string, unknown>): Promise<Conversation> {
   const created = await owner.client.post('/api/rooms', body)
@@ -84,11 +38,11 @@ const settled = (tab: Tab) => tab.until(() => tab.client.outbox.entries.length =
 
 describe('a room across two instances', () => {
   it('carries messages, room changes and typing to everyone, in one contiguous seq', async () => {
-    const [ada, bob, cy, dan, eve] = await Promise.all(['ada', 'bob', 'cy', 'dan', 'eve'].map(label => signedInPerson(one, mail, label)))
+    const [ada, bob, cy, dan, eve] = await Promise.all(['ada', 'bob', 'cy', 'dan', 'eve'].map(label => signedInPerson(instances.one, instances.mail, label)))
     const room = await createRoom(ada!, { name: 'Split', visibility: 'private', members: [bob!.email, cy!.email, dan!.email] })
-    expect((await onInstance(ada!, two).request('PATCH', `/api/rooms/${room.id}/members/${bob!.id}`, { role: 'admin' })).status).toBe(200)
+    expect((await onInstance(ada!, instances.two).request('PATCH', `/api/rooms/${room.id}/members/${bob!.id}`, { role: 'admin' })).status).toBe(200)
     const fast = { perSecond: 9, burst: 18 }
-    const [a, b, c, d, e] = await Promise.all([tabOn(one, ada!, fast), tabOn(two, bob!, fast), tabOn(two, cy!, fast), tabOn(one, dan!), tabOn(two, eve!)])
+    const [a, b, c, d, e] = await Promise.all([tabOn(instances.one, ada!, fast), tabOn(instances.two, bob!, fast), tabOn(instances.two, cy!, fast), tabOn(instances.one, dan!), tabOn(instances.two, eve!)])
     const start = await lastSeq(ada!.client, room.id)
     for (const tab of [a, b, c, d]) tab.client.track(room.id, start)
 
@@ -98,9 +52,9 @@ describe('a room across two instances', () => {
       for (const [tab, who] of [[a, 'a'], [b, 'b'], [c, 'c']] as const) tab.client.sendMessage(room.id, `${who}${i}`)
     }
     const changes = await Promise.all([
-      onInstance(ada!, two).request('PATCH', `/api/conversations/${room.id}`, { name: 'Split across' }),
+      onInstance(ada!, instances.two).request('PATCH', `/api/conversations/${room.id}`, { name: 'Split across' }),
       bob!.client.post(`/api/rooms/${room.id}/members`, { email: eve!.email }),
-      onInstance(dan!, two).post(`/api/rooms/${room.id}/leave`)
+      onInstance(dan!, instances.two).post(`/api/rooms/${room.id}/leave`)
     ])
     expect(changes.map(answer => answer.status)).toEqual([200, 201, 204])
     for (const tab of [a, b, c]) await settled(tab)
@@ -108,7 +62,7 @@ describe('a room across two instances', () => {
     const last = await lastSeq(ada!.client, room.id)
     // created, 3 added, role, then the messages and the three changes.
     expect(last).toBe(5 + 3 * count + 3)
-    const events = await allEvents(onInstance(ada!, two), room.id)
+    const events = await allEvents(onInstance(ada!, instances.two), room.id)
     expect(events.map(event => event.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1))
     for (const tab of [a, b, c]) {
       await tab.until(() => tab.client.appliedSeq(room.id) === last)
@@ -131,10 +85,10 @@ describe('a room across two instances', () => {
   }, 60_000)
 
   it('stops delivery to a member removed through the other instance at once, even with messages racing the removal', async () => {
-    const [ada, bob, cy, dan] = await Promise.all(['ada', 'bob', 'cy', 'dan'].map(label => signedInPerson(one, mail, label)))
+    const [ada, bob, cy, dan] = await Promise.all(['ada', 'bob', 'cy', 'dan'].map(label => signedInPerson(instances.one, instances.mail, label)))
     const room = await createRoom(ada!, { name: 'Cut', visibility: 'private', members: [bob!.email, cy!.email, dan!.email] })
     const fast = { perSecond: 9, burst: 18 }
-    const [a, b, c, d] = await Promise.all([tabOn(one, ada!, fast), tabOn(two, bob!), tabOn(two, cy!), tabOn(one, dan!, fast)])
+    const [a, b, c, d] = await Promise.all([tabOn(instances.one, ada!, fast), tabOn(instances.two, bob!), tabOn(instances.two, cy!), tabOn(instances.one, dan!, fast)])
     for (const tab of [a, c, d]) tab.client.track(room.id, room.lastSeq)
     b.client.track(room.id, room.lastSeq)
 
@@ -170,16 +124,16 @@ describe('a room across two instances', () => {
 
       // Back in, through instance two, for the next round.
       const readded = b.wire.length
-      expect((await onInstance(ada!, two).post(`/api/rooms/${room.id}/members`, { email: bob!.email })).status).toBe(201)
+      expect((await onInstance(ada!, instances.two).post(`/api/rooms/${room.id}/members`, { email: bob!.email })).status).toBe(201)
       await b.until(() => b.wire.slice(readded).some(frame => frame.type === 'room.update' && frame.change === 'added' && frame.userId === bob!.id))
     }
   }, 90_000)
 
   it('shows a watched room\'s members coming and going across instances, coalesced, and nothing to those not watching', async () => {
-    const [ada, cy, dan, eve] = await Promise.all(['ada', 'cy', 'dan', 'eve'].map(label => signedInPerson(one, mail, label)))
+    const [ada, cy, dan, eve] = await Promise.all(['ada', 'cy', 'dan', 'eve'].map(label => signedInPerson(instances.one, instances.mail, label)))
     const room = await createRoom(ada!, { name: 'Seen', visibility: 'private', members: [cy!.email, dan!.email, eve!.email] })
     // Cy watches on instance two, Dan on instance one; Eve, on two, does not watch.
-    const [c, d, e] = await Promise.all([tabOn(two, cy!), tabOn(one, dan!), tabOn(two, eve!)])
+    const [c, d, e] = await Promise.all([tabOn(instances.two, cy!), tabOn(instances.one, dan!), tabOn(instances.two, eve!)])
     c.client.watch(room.id)
     d.client.watch(room.id)
     const presenceOf = (tab: Tab, userId: string, from = 0) => tab.frames('presence.update', from).filter(frame => frame.userId === userId)
@@ -189,7 +143,7 @@ describe('a room across two instances', () => {
     c.client.on('presence.update', (frame) => {
       if (frame.userId === ada!.id) arrivals.push(Date.now())
     })
-    let a = await tabOn(one, ada!)
+    let a = await tabOn(instances.one, ada!)
     for (const tab of [c, d]) expect(await tab.next('presence.update', frame => frame.userId === ada!.id)).toMatchObject({ status: 'online' })
     await roundTrip(e)
     expect(presenceOf(e, ada!.id)).toEqual([])
@@ -198,7 +152,7 @@ describe('a room across two instances', () => {
     const startedAt = Date.now()
     const from = c.heard.length
     a.close()
-    a = await tabOn(one, ada!)
+    a = await tabOn(instances.one, ada!)
     a.close()
     for (const tab of [c, d]) await tab.until(() => presenceOf(tab, ada!.id, from).at(-1)?.status === 'offline' && Date.now() - startedAt > 2500, 10_000)
     expect(presenceOf(c, ada!.id, from).length).toBeLessThan(3)
@@ -207,7 +161,7 @@ describe('a room across two instances', () => {
     expect(presenceOf(e, ada!.id)).toEqual([])
 
     // Watching starts with who is online now, wherever their socket is.
-    await tabOn(one, ada!)
+    await tabOn(instances.one, ada!)
     const fromE = e.heard.length
     e.client.watch(room.id)
     expect(await e.next('presence.update', frame => frame.userId === ada!.id, { from: fromE })).toMatchObject({ status: 'online' })

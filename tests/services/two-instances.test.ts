@@ -1,28 +1,15 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startMailCatcher, type MailCatcher } from '../support/mail-catcher'
+import { afterAll, describe, expect, it } from 'vitest'
 import { pairUp, signedInPerson, type Person } from '../support/people'
-import { startServer, type TestServer } from '../support/server'
+import { useTwoInstances } from '../support/two-instances'
 import { TestSocket } from '../support/socket'
 
 // Two app processes on one PostgreSQL, Redis and Kafka: people on different instances chat as if
 // there were one.
-let one: TestServer
-let two: TestServer
-let mail: MailCatcher
+const instances = useTwoInstances()
 const sockets: TestSocket[] = []
-
-beforeAll(async () => {
-  mail = await startMailCatcher()
-  ;[one, two] = await Promise.all([
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' }),
-    startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' })
-  ])
-})
-afterAll(async () => {
+afterAll(() => {
   sockets.forEach(socket => socket.close())
-  await Promise.all([one.stop(), two.stop()])
-  await mail.close()
 })
 
 async function open(person: Person) {
@@ -34,8 +21,8 @@ async function open(person: Person) {
 
 describe('two instances', () => {
   it('deliver, ack, presence, typing and receipts across instances', async () => {
-    const a = await signedInPerson(one, mail, 'ada')
-    const b = await signedInPerson(two, mail, 'bob')
+    const a = await signedInPerson(instances.one, instances.mail, 'ada')
+    const b = await signedInPerson(instances.two, instances.mail, 'bob')
     const conversationId = await pairUp(a, b)
     const sb = await open(b)
     const sa = await open(a)
@@ -58,8 +45,8 @@ describe('two instances', () => {
   })
 
   it('keep seq contiguous when both instances persist one conversation at once', async () => {
-    const a = await signedInPerson(one, mail, 'ada')
-    const b = await signedInPerson(two, mail, 'bob')
+    const a = await signedInPerson(instances.one, instances.mail, 'ada')
+    const b = await signedInPerson(instances.two, instances.mail, 'bob')
     const conversationId = await pairUp(a, b)
     const [sa, sb] = [await open(a), await open(b)]
     const count = 15
