@@ -109,7 +109,7 @@ export function parseSearchText(text: string): ParsedSearch {
 export function searchTokenText(key: SearchFilterKey, value: string): string {
   const clean = value.replaceAll('"', '').trim()
   if (!/\s/.test(clean)) return `${key}:${clean}`
-  const sigil = key === 'in' && (clean.startsWith('#') || clean.startsWith('@')) ? clean[0] : ''
+  const sigil = key === 'in' && (clean.startsWith('#') || clean.startsWith('@')) ? clean.slice(0, 1) : ''
   return `${key}:${sigil}"${clean.slice(sigil.length)}"`
 }
 
