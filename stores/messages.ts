@@ -297,8 +297,9 @@ export const useMessagesStore = defineStore('messages', () => {
     }
     reset(current)
     current.loading = true
+    // Away from the newest until the page says otherwise: what arrives meanwhile waits in `ahead`.
+    current.hasNewer = true
     const upTo = Math.max(conversations.byId(id)?.lastSeq ?? 0, natter.appliedSeq(id))
-    // Followed from the newest on: what arrives meanwhile waits in `ahead` (hasNewer) or joins.
     natter.track(id, upTo)
     try {
       const half = Math.floor(PAGE_SIZE / 2)
@@ -315,6 +316,9 @@ export const useMessagesStore = defineStore('messages', () => {
       current.loaded = true
     }
     catch (error) {
+      // Try again opens the newest page, which holds what waited.
+      current.hasNewer = false
+      current.ahead = []
       current.error = failureText(error, 'The messages could not be loaded.')
     }
     finally {

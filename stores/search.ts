@@ -228,5 +228,5 @@ export const useSearchStore = defineStore('search', () => {
     text.value = ''
   }
 
-  return { text, results, next, status, loadingMore, failure, directory, resolved, groups, ordered, senderOf, more, retry, setFilter, removeFilter, clear, cancel }
+  return { text, results, next, status, loadingMore, failure, directory, resolved, groups, ordered, senderOf, more, retry, setFilter, removeFilter, clear }
 })
