@@ -84,7 +84,7 @@ const marked = (result: SearchResult) => result.highlights.map(({ start, length 
 beforeAll(async () => {
   mail = await startMailCatcher()
   server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' }, { cwd })
-  ;[ada, bob, cy, eve] = await Promise.all(['ada', 'bob', 'cy', 'eve'].map(label => signedInPerson(server, mail, label)))
+  ;[ada, bob, cy, eve] = await Promise.all([signedInPerson(server, mail, 'ada'), signedInPerson(server, mail, 'bob'), signedInPerson(server, mail, 'cy'), signedInPerson(server, mail, 'eve')])
   direct = await pairUp(ada, bob)
   const created = await ada.client.post('/api/rooms', { name: 'Design', visibility: 'private', members: [bob.email, cy.email] })
   expect(created.status, JSON.stringify(created.body)).toBe(201)
@@ -103,7 +103,10 @@ beforeAll(async () => {
     await database.close()
   }
   server = await startServer({ SMTP_URL: mail.url, NATTER_TRUST_PROXY: '1' }, { cwd })
-  ;[ada, bob, cy, eve] = [ada, bob, cy, eve].map(onRestarted)
+  ada = onRestarted(ada)
+  bob = onRestarted(bob)
+  cy = onRestarted(cy)
+  eve = onRestarted(eve)
 
   const [a, bobs] = await Promise.all([open(ada), open(bob)])
   b = bobs
@@ -294,7 +297,8 @@ describe('hostile searches', () => {
   })
 
   it('refuses malformed filters with 400', async () => {
-    for (const query of [{ q: 'x', limit: 0 }, { q: 'x', limit: 51 }, { q: 'x', from: 'bob' }, { q: 'x', after: 'yesterday' }, { q: 'x', has: 'image' }, { q: 'x', conversationId: '1 or 1=1' }]) {
+    const malformed: Array<Record<string, string | number>> = [{ q: 'x', limit: 0 }, { q: 'x', limit: 51 }, { q: 'x', from: 'bob' }, { q: 'x', after: 'yesterday' }, { q: 'x', has: 'image' }, { q: 'x', conversationId: '1 or 1=1' }]
+    for (const query of malformed) {
       expect((await searchAs(ada, query)).status, JSON.stringify(query)).toBe(400)
     }
     expect((await ada.client.get('/api/search?q=a&q=b')).status).toBe(400)
