@@ -110,6 +110,20 @@ export async function searchMessages(db: Kysely<Database>, viewerId: string, sea
 
 async function findRows(trx: Transaction<Database>, viewerId: string, search: Search, q: string, mode: 'none' | 'words' | 'substring', substring: { include: string[], exclude: string[] } | undefined, offset: number, limit: number): Promise<Found[]> {
   const cutoff = retentionCutoff(useConfig().retentionDays)
+  const { total } = await trx.selectFrom('conversation_members as me').innerJoin('conversations as c', 'c.id', 'me.conversation_id')
+    .select(eb => eb.fn.coalesce(eb.fn.sum<number>('c.last_seq'), eb.lit(0)).as('total'))
+    .where('me.user_id', '=', viewerId).where('me.state', '=', 'active')
+    .$if(!!search.conversationId, query => query.where('c.id', '=', search.conversationId!))
+    .executeTakeFirstOrThrow()
+  // Up to `searchScanUpTo` messages in the person's conversations (by their seq counters, so
+  // messages past retention count too), reading them all by conversation through the primary key
+  // and testing each is faster than the word indexes: a common word's GIN entries cover a large
+  // share of every partition, tens of milliseconds each, where a person's own messages are a few
+  // thousand rows. Past it, the indexes narrow the search first. The planner is steered with the
+  // same values through coalesce (neither is ever null), which no index serves.
+  const own = Number(total) <= useConfig().searchScanUpTo
+  const words = own ? sql`coalesce(m.search, ''::tsvector)` : sql`m.search`
+  const body = own ? sql`coalesce(m.body, '')` : sql`m.body`
   const conditions = [
     // An array, not IN (subquery): each partition then probes its indexes with the list.
     sql`m.conversation_id = any(array(select conversation_id from conversation_members where user_id = ${viewerId} and state = 'active'))`,
@@ -133,7 +147,7 @@ async function findRows(trx: Transaction<Database>, viewerId: string, search: Se
       from (
         select ${columns}, ts_rank_cd(m.search, q.query) as rank
         from messages m, q
-        where m.search @@ q.query and ${where}
+        where ${words} @@ q.query and ${where}
         order by rank desc, m.created_at desc, m.id
         offset ${offset} limit ${limit + 1}
       ) p, q
@@ -143,9 +157,9 @@ async function findRows(trx: Transaction<Database>, viewerId: string, search: Se
   if (mode === 'substring') {
     const { include, exclude } = substring!
     // The same expression as the trigram index's predicate: the planner sees the index applies.
-    conditions.push(sql`m.body ~ ${sql.lit(UNSPACED_SCRIPTS)}`)
-    for (const term of include) conditions.push(sql`m.body ilike ${likePattern(term)}`)
-    for (const term of exclude) conditions.push(sql`m.body not ilike ${likePattern(term)}`)
+    if (!own) conditions.push(sql`m.body ~ ${sql.lit(UNSPACED_SCRIPTS)}`)
+    for (const term of include) conditions.push(sql`${body} ilike ${likePattern(term)}`)
+    for (const term of exclude) conditions.push(sql`${body} not ilike ${likePattern(term)}`)
   }
   const { rows } = await sql<Found>`
     select ${columns}, null as headline from messages m
