@@ -74,6 +74,15 @@ test('a word from an old message is found, opened in context around it and highl
   await field(page).fill(`from:me ${WORD}`)
   await expect(chip).toHaveText('From: you')
   await expect(results(page)).toHaveCount(1)
+  // In the chat with Bob, by the start of his name; then only messages with a link: none.
+  await field(page).fill(`in:@bo ${WORD}`)
+  await expect(chip).toHaveText('In: Bob')
+  await expect(results(page)).toHaveCount(1)
+  await page.locator('[data-testid="search-add-filter"][data-key="has-link"]').click()
+  await expect(field(page)).toHaveValue(`has:link in:@bo ${WORD}`)
+  await expect(page.getByTestId('search-empty')).toBeVisible()
+  await field(page).fill(WORD)
+  await expect(results(page)).toHaveCount(1)
 
   // Down, then Enter: the conversation opens around the message (it is older than a page).
   await field(page).focus()
@@ -143,9 +152,15 @@ test('on a phone in dark mode the search is a full-screen sheet; opening a resul
   await expect(panel).toBeVisible()
   const box = (await panel.boundingBox())!
   expect(box.width).toBeGreaterThanOrEqual(359)
+  // A common word: a page of 20, then More results.
+  await field(page).fill('history')
+  await expect(results(page)).toHaveCount(20)
+  await expect(page.getByTestId('search-status')).toHaveText('20+ messages')
+  await page.getByTestId('search-more').click()
+  await expect(results(page)).toHaveCount(40)
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360)
   await field(page).fill(WORD)
   await expect(results(page)).toHaveCount(1)
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360)
   await results(page).first().click()
   const target = messages(page).filter({ hasText: written[TARGET - 1]! })
   await expect(target).toHaveAttribute('data-found', '')
