@@ -176,3 +176,38 @@ test('on a phone in dark mode the search is a full-screen sheet; opening a resul
   await page.getByTestId('search-close').click()
   await expect(panel).toBeHidden()
 })
+
+test.describe('when the search fails', () => {
+  // The refused and cut-off requests below are logged by the browser.
+  test.use({ expectedConsoleErrors: /Failed to load resource/ })
+
+  test('a network failure offers Try again, a throttle waits and asks again by itself', async ({ people }) => {
+    const ada = await people.signIn('ada', { name: 'Ada' })
+    const bob = await people.signIn('bob', { name: 'Bob' })
+    await addContact(ada, bob)
+    await seedMessages(ada, bob, 4, body)
+    const page = await openChat(ada)
+    await page.getByTestId('search-open').click()
+
+    await page.route('**/api/search?*', route => route.abort('internetdisconnected'))
+    await field(page).fill(WORD)
+    const error = page.getByTestId('search-error')
+    await expect(error).toHaveAttribute('data-kind', 'network')
+    await expect(error).toContainText('Natter can’t be reached')
+    await page.unroute('**/api/search?*')
+    await page.getByTestId('search-retry').click()
+    await expect(results(page)).toHaveCount(1)
+
+    // 429 with Retry-After: said, then asked again without a key pressed.
+    let refused = 0
+    await page.route('**/api/search?*', async (route) => {
+      if (refused++) return route.continue()
+      await route.fulfill({ status: 429, headers: { 'retry-after': '1' }, contentType: 'application/json', body: JSON.stringify({ message: 'Too many searches at once: wait a moment.', data: { code: 'throttled' } }) })
+    })
+    await field(page).fill(`${WORD} budget`)
+    await expect(error).toHaveAttribute('data-kind', 'throttled')
+    await expect(error).toContainText('Natter asks again in 1 s')
+    await expect(results(page)).toHaveCount(1)
+    await expect(error).toBeHidden()
+  })
+})
