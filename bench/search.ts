@@ -197,8 +197,12 @@ export async function readSearch(base: string, users: BenchUser[], rate: number,
   }
 }
 
-/** EXPLAIN ANALYZE of the word query as search.ts writes it, for one person and word. */
-export async function explainSearch(databaseUrl: string, user: BenchUser, word: string, retentionDays: number): Promise<string> {
+/**
+ * EXPLAIN ANALYZE of the word query as search.ts writes it, for one person and word: through the
+ * person's own messages (`own`, what a person with up to NATTER_SEARCH_SCAN_UP_TO messages gets)
+ * or through the word index.
+ */
+export async function explainSearch(databaseUrl: string, user: BenchUser, word: string, retentionDays: number, own: boolean): Promise<string> {
   const pg = (await import('pg')).default
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
@@ -208,7 +212,7 @@ export async function explainSearch(databaseUrl: string, user: BenchUser, word: 
       with q as (select to_tsquery('simple', quote_literal($3::text) || ':*') as query)
       select m.id, ts_rank_cd(m.search, q.query) as rank
       from messages m, q
-      where m.search @@ q.query
+      where ${own ? 'coalesce(m.search, \'\'::tsvector)' : 'm.search'} @@ q.query
         and m.conversation_id = any(array(select conversation_id from conversation_members where user_id = $1 and state = 'active'))
         and m.created_at > $2 and m.deleted_at is null
       order by rank desc, m.created_at desc, m.id limit 21`, [user.id, cutoff, word])

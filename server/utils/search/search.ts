@@ -172,9 +172,12 @@ async function findRows(trx: Transaction<Database>, viewerId: string, search: Se
 async function toResults(db: Kysely<Database>, viewerId: string, rows: Found[], terms: string[]): Promise<SearchResult[]> {
   if (!rows.length) return []
   const ids = [...new Set(rows.map(row => row.conversation_id))]
-  const conversations = new Map((await db.selectFrom('conversations').select(['id', 'kind', 'name']).where('id', 'in', ids).execute()).map(row => [row.id, row]))
-  const direct = ids.filter(id => conversations.get(id)?.kind === 'direct')
-  const members = direct.length ? await db.selectFrom('conversation_members').select(['conversation_id', 'user_id']).where('conversation_id', 'in', direct).execute() : []
+  // One round trip: each conversation, with its two members when it is direct (for `to`).
+  const described = await db.selectFrom('conversations as c')
+    .leftJoin('conversation_members as cm', join => join.onRef('cm.conversation_id', '=', 'c.id').on('c.kind', '=', 'direct'))
+    .select(['c.id', 'c.kind', 'c.name', 'cm.user_id']).where('c.id', 'in', ids).execute()
+  const conversations = new Map(described.map(row => [row.id, row]))
+  const members = described.filter(row => row.user_id !== null).map(row => ({ conversation_id: row.id, user_id: row.user_id! }))
 
   // Reactions and reply previews, a conversation at a time (withReactionsAndReplies reads one).
   const messages = new Map<string, ChatMessage>()
