@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import type { Locator, Page } from '@playwright/test'
+import { WebSocket } from 'ws'
 import { addContact, history, messages, openChat, seedMessages, write } from './support/chat'
-import { expect, test } from './support/fixtures'
+import { expect, test, type Person } from './support/fixtures'
+import { serverSeqs, timeline } from './support/rooms'
 
 // Two browser contexts, 120 seeded messages and a build on a busy machine.
 test.describe.configure({ timeout: 180_000 })
@@ -15,6 +18,46 @@ function field(page: Page): Locator {
 
 function results(page: Page): Locator {
   return page.getByTestId('search-result')
+}
+
+/** A state-changing API call as the page makes it (the CSRF cookie echoed). */
+async function call(person: Person, method: 'POST' | 'PATCH', path: string, data: unknown) {
+  const token = (await person.context.cookies(person.origin)).find(cookie => cookie.name === 'natter_csrf')?.value ?? ''
+  const answer = await person.context.request.fetch(path, { method, data, headers: { 'x-csrf-token': token, 'origin': person.origin } })
+  expect(answer.ok()).toBe(true)
+  return answer.json() as Promise<{ conversation: { id: string } }>
+}
+
+/** Writes into a room over one socket, each message acknowledged before the next. */
+async function say(person: Person, conversationId: string, bodies: string[]) {
+  const cookies = await person.context.cookies(person.origin)
+  const socket = new WebSocket(`${person.origin.replace(/^http/, 'ws')}/ws`, { headers: { cookie: cookies.map(item => `${item.name}=${item.value}`).join('; '), origin: person.origin } })
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+  try {
+    for (const text of bodies) {
+      const clientId = randomUUID()
+      for (;;) {
+        const answer = new Promise<string>((resolve) => {
+          const onMessage = (data: Buffer) => {
+            const frame = JSON.parse(data.toString()) as { type: string, clientId?: string, ref?: string, code?: string }
+            if (frame.type === 'chat.ack' && frame.clientId === clientId) resolve('ack')
+            else if (frame.type === 'error' && frame.ref === clientId) resolve(frame.code ?? 'error')
+            else return
+            socket.off('message', onMessage)
+          }
+          socket.on('message', onMessage)
+        })
+        socket.send(JSON.stringify({ type: 'chat.send', conversationId, body: text, clientId }))
+        const result = await answer
+        if (result === 'ack') break
+        if (result !== 'rate_limited') throw new Error(`refused: ${result}`)
+        await new Promise(resolve => setTimeout(resolve, 250))
+      }
+    }
+  }
+  finally {
+    socket.close()
+  }
 }
 
 /** The bodies shown, and whether they are one unbroken run of `all` (no gap, nothing out of place). */
@@ -210,4 +253,51 @@ test.describe('when the search fails', () => {
     await expect(results(page)).toHaveCount(1)
     await expect(error).toBeHidden()
   })
+})
+
+test('in a room: in:#name finds it, the sender is named, and around it the room\'s own lines stay where they happened', async ({ people }) => {
+  const ada = await people.signIn('ada', { name: 'Ada' })
+  const bob = await people.signIn('bob', { name: 'Bob' })
+  const { conversation } = await call(ada, 'POST', '/api/rooms', { name: 'Plans', visibility: 'private', members: [bob.email] })
+  const roomBody = (index: number) => index === 19 ? `The ${WORD} enclosure opens in spring` : `Room ${String(index + 1).padStart(3, '0')}`
+  await say(bob, conversation.id, Array.from({ length: 30 }, (_, index) => roomBody(index)))
+  await call(ada, 'PATCH', `/api/conversations/${conversation.id}`, { name: 'Plans 2026' })
+  await say(bob, conversation.id, Array.from({ length: 60 }, (_, index) => roomBody(index + 30)))
+
+  const page = await openChat(ada)
+  await page.getByTestId('search-open').click()
+  await field(page).fill(`in:#plans ${WORD}`)
+  await expect(page.getByTestId('search-chip')).toHaveText('In: #Plans 2026')
+  await expect(results(page)).toHaveCount(1)
+  await expect(page.getByTestId('search-group-name')).toHaveText('#Plans 2026')
+  // Ada never opened the room: its members are fetched to name the sender.
+  await expect(results(page).getByTestId('search-result-sender')).toHaveText('Bob')
+  await field(page).press('Enter')
+  const target = messages(page).filter({ hasText: roomBody(19) })
+  await expect(target).toHaveAttribute('data-found', '')
+
+  // Around it: the rename between Room 030 and Room 031, every position in the server's order.
+  const shown = await timeline(page)
+  const renamed = shown.findIndex(item => /renamed the room/.test(item.text))
+  expect(renamed).toBeGreaterThan(0)
+  expect(shown[renamed - 1]!.text).toBe('Room 030')
+  expect(shown[renamed + 1]!.text).toBe('Room 031')
+  const all = await serverSeqs(ada, conversation.id)
+  expect(shown.map(item => item.seq)).toEqual(all.filter(seq => seq >= shown[0]!.seq && seq <= shown.at(-1)!.seq))
+
+  // Down to the newest and up to the start: every position once, in order.
+  const list = page.getByTestId('message-list')
+  await expect.poll(async () => {
+    await list.evaluate((element) => {
+      element.scrollTop = element.scrollHeight
+    })
+    return messages(page).filter({ hasText: 'Room 090' }).count()
+  }, { timeout: 30_000 }).toBe(1)
+  await expect.poll(async () => {
+    await list.evaluate((element) => {
+      element.scrollTop = 0
+    })
+    return page.getByTestId('history-start').count()
+  }, { timeout: 30_000 }).toBe(1)
+  expect((await timeline(page)).map(item => item.seq)).toEqual(all)
 })
