@@ -3,7 +3,7 @@
 //
 //   npm run bench -- <scenario> [--users N] [--rate R] [--duration S] [--backend embedded|real] [--instances 1|2]
 //
-// Scenarios: seed-100, users-1k, throughput, overload, connections, history, rooms. See
+// Scenarios: seed-100, users-1k, throughput, overload, connections, history, rooms, search. See
 // docs/performance.md. Every bench person is the page's own protocol client (shared/sdk), against
 // Natter and against the bare relay alike.
 import { execFileSync } from 'node:child_process'
@@ -16,13 +16,14 @@ import { startMailCatcher } from './support/mail'
 import { BenchTransport, CHANGE_KINDS, closeClients, histogram, openClients, percentiles, runLoad, type BenchClient, type LoadResult, type Percentiles, type Route, type Step, type StepStats, type Target } from './support/load'
 import { cleanup, fileLimit as openFileLimit, raiseFileLimit, setNiceness, sleep, waitForQuiet } from './support/procs'
 import { explainHistory, readHistory, seedHistory } from './support/history'
+import { explainSearch, readSearch, searchIndexSizes, seedSearch } from './search'
 import { difference, scrape, type ServerMetrics } from './support/metrics'
 import { monotonicMicros, summarizeProfile, type ProfileSummary } from './support/profile'
 import { ms, ratio, renderSvg, table, type Panel } from './support/report'
 import { pidsNamed, Sampler, type UsageSummary } from './support/sampler'
 import { ensureDatabase, root, startNatter, startPrivateKafka, startPrivateRedis, startRelay, type RunningServer } from './support/servers'
 
-const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'overload', 'connections', 'history', 'rooms'] as const
+const SCENARIOS = ['seed-100', 'users-1k', 'throughput', 'overload', 'connections', 'history', 'rooms', 'search'] as const
 type Scenario = typeof SCENARIOS[number]
 
 const { values, positionals } = parseArgs({
@@ -41,6 +42,7 @@ const { values, positionals } = parseArgs({
     'relay-duration': { type: 'string', default: '20' },
     'database': { type: 'string' },
     'rows': { type: 'string', default: '10000000' },
+    'messages': { type: 'string', default: '10000000' },
     'seed-timeout': { type: 'string', default: '1800' },
     'redis': { type: 'string', default: 'private' },
     'kafka': { type: 'string', default: 'private' },
@@ -67,7 +69,8 @@ if (values.help || !SCENARIOS.includes(scenario)) {
        [--backend embedded|real] [--instances 1|2] [--connections N] [--no-relay] [--cpu-prof]
        [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]
        rooms: [--room-size N] [--direct-every N] [--big-rate R] [--big-duration S] [--ramp-seconds S (0: no ramp)] [--ramp-max R]
-              [--changes F (0..1: that share of the first step's operations are reactions, edits and deletions)]`)
+              [--changes F (0..1: that share of the first step's operations are reactions, edits and deletions)]
+       search: --backend real [--messages N (default 10,000,000)] [--rate R searches/s] [--duration S] [--write-rate R]`)
   process.exit(values.help ? 0 : 2)
 }
 
@@ -77,8 +80,9 @@ const instances = Number(values.instances)
 if (instances !== 1 && instances !== 2) throw new Error('--instances: 1 or 2')
 if (instances === 2 && backend === 'embedded') throw new Error('--instances 2 needs --backend real: the embedded store and bus live inside one process')
 if (scenario === 'history' && backend !== 'real') throw new Error('history needs --backend real: ten million rows are a job for PostgreSQL, not PGlite')
+if (scenario === 'search' && backend !== 'real') throw new Error('search needs --backend real: ten million messages are a job for PostgreSQL, not PGlite')
 // The bench's own databases: natter_bench is where bench/retention.ts drops and vacuums partitions.
-const databaseUrl = values.database ?? `postgres://postgres@127.0.0.1:5432/${scenario === 'history' ? 'natter_bench_history' : 'natter_bench_load'}`
+const databaseUrl = values.database ?? `postgres://postgres@127.0.0.1:5432/${scenario === 'history' ? 'natter_bench_history' : scenario === 'search' ? 'natter_bench_search' : 'natter_bench_load'}`
 
 const num = (value: string | undefined, fallback: number) => {
   if (value === undefined) return fallback
@@ -135,6 +139,7 @@ function plan(): Plan {
       return { users, rooms: noRooms, steps, warmup: num(values.warmup, 10), relaySteps: () => [], drainMs: 60_000 }
     }
     case 'history':
+    case 'search':
       return { users: even(num(values.users, 2000)), rooms: noRooms, steps: [], warmup: 0, relaySteps: () => [], drainMs: 0 }
     case 'connections': {
       const count = num(values.connections, 5000)
@@ -224,8 +229,8 @@ async function startStack(sockets: number, fileLimit?: number): Promise<Stack> {
       describe.store = `Redis at ${redis}`
     }
     let kafka = values.kafka
-    if (scenario === 'history') {
-      describe.bus = 'in-process (history sends nothing)'
+    if (scenario === 'history' || scenario === 'search') {
+      describe.bus = `in-process (${scenario} sends nothing)`
     }
     else if (kafka === 'private') {
       log('starting a private Kafka broker')
@@ -239,7 +244,7 @@ async function startStack(sockets: number, fileLimit?: number): Promise<Stack> {
       notes.push('The shared Kafka broker was used: the persister group natter-persister is shared with any other Natter using that broker.')
     }
     describe.database = `PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`
-    env = { DATABASE_URL: databaseUrl, REDIS_URL: redis, ...(scenario !== 'history' && { KAFKA_BROKERS: kafka }) }
+    env = { DATABASE_URL: databaseUrl, REDIS_URL: redis, ...(scenario !== 'history' && scenario !== 'search' && { KAFKA_BROKERS: kafka }) }
     seed = (count, label, rooms) => seedDirect({ DATABASE_URL: databaseUrl, REDIS_URL: redis }, count, label, rooms)
   }
   describe.mail = backend === 'embedded' ? 'SMTP to the bench\'s mail catcher' : 'log (not used)'
@@ -1198,6 +1203,110 @@ async function historyScenario() {
   write(result, markdown, renderSvg(`Natter history: ${filled.rows.toLocaleString('en')} messages`, panels))
 }
 
+// ---------------------------------------------------------------- search
+
+async function searchScenario() {
+  const messages = num(values.messages, 10_000_000)
+  const stack = await startStack(settings.users)
+  log(`seeding ${settings.users} people (fixed addresses: a later run finds them again)`)
+  const seeded = await stack.seed(settings.users, 'search')
+  log(`seeded in ${seeded.seconds.toFixed(1)} s; filling ${messages} messages`)
+  const filled = await seedSearch(databaseUrl, seeded.users, messages, num(values['seed-timeout'], 1800) * 1000, log)
+  log(`search holds ${filled.messages} messages (${filled.insertedMessages} inserted now in ${filled.seconds.toFixed(0)} s)`)
+  const sizes = await searchIndexSizes(databaseUrl)
+  log(`indexes over ${sizes.partitions} partitions: tsvector GIN ${sizes.searchMiB.toFixed(1)} MiB, trigram GIN ${sizes.trigramMiB.toFixed(1)} MiB (messages ${sizes.tableMiB.toFixed(1)} MiB)`)
+  const server = stack.servers[0]!
+  const rate = num(values.rate, 50)
+  const seconds = num(values.duration, 30)
+  // Messages written through the app beside the searches, as the issue asks; 0 turns it off.
+  const writeRate = values['write-rate'] === '0' ? 0 : num(values['write-rate'], 100)
+  await quiet()
+  // Warms the caches and the server's code paths; not measured.
+  await readSearch(server.url, seeded.users, rate, 5)
+  const sampler = new Sampler({ [server.label]: server.pid }, { postgres: () => pidsNamed('postgres') })
+  let from = performance.now()
+  let measured: Promise<Awaited<ReturnType<typeof readSearch>>> | undefined
+  const measure = () => {
+    from = performance.now()
+    return readSearch(server.url, seeded.users, rate, seconds)
+  }
+  const writes = writeRate
+    ? await runLoad({
+        users: seeded.users,
+        conversations: seeded.conversations.map(conversation => ({ ...conversation, lastSeq: -1 })),
+        target: natterTarget([server]),
+        steps: [{ rate: writeRate, seconds: seconds + 4, route: routeOf('pairs', seeded) }],
+        warmupSeconds: 2,
+        bodyChars: num(values.body, 100),
+        drainMs: 10_000,
+        settleMs: 2000,
+        pingEveryMs: 25_000,
+        afterOpen: async () => {
+          measured = sleep(2000).then(measure)
+        },
+        log
+      })
+    : undefined
+  const reads = await (measured ?? measure())
+  const to = from + seconds * 1000
+  sampler.stop()
+  if (writes) log(`writes beside the searches: ${writes.total.ackedPerSecond.toFixed(0)}/s acked, receive p50 ${ms(writes.total.receive.p50)} p99 ${ms(writes.total.receive.p99)}, errors ${JSON.stringify(writes.all.errors)}`)
+  const plans = {
+    'own messages (up to NATTER_SEARCH_SCAN_UP_TO)': await explainSearch(databaseUrl, seeded.users[0]!, 'meeting', 7, true),
+    'word index (past it)': await explainSearch(databaseUrl, seeded.users[0]!, 'meeting', 7, false)
+  }
+  const usage = { server: sampler.usage(server.label, from, to), postgres: sampler.usage('postgres', from, to) }
+  const result = {
+    scenario,
+    backend,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    machine: machine(),
+    backends: stack.describe,
+    seed: { users: seeded.users.length, method: seeded.method, seconds: seeded.seconds },
+    search: filled,
+    indexes: sizes,
+    reads,
+    writes: writes && { rate: writeRate, total: writes.total, all: writes.all },
+    usage,
+    machineBusyPercent: sampler.machineBusy(from, to),
+    othersCores: sampler.othersCores([server.label, 'postgres'], from, to),
+    plans,
+    notes
+  }
+  const markdown = [
+    `# search (${filled.messages.toLocaleString('en')} messages in ${seeded.users.length / 2} conversations)`,
+    '',
+    header(result.machine, stack.describe, result.seed),
+    `Messages: ${filled.perConversation} per conversation over ${filled.spanDays} days (daily partitions); ${filled.insertedMessages} inserted by this run in ${filled.seconds.toFixed(0)} s (${filled.statements} statements, one a day partition).`,
+    `Indexes over ${sizes.partitions} partitions: tsvector GIN ${sizes.searchMiB.toFixed(1)} MiB, trigram GIN ${sizes.trigramMiB.toFixed(1)} MiB; the messages themselves ${sizes.tableMiB.toFixed(1)} MiB.`,
+    '',
+    table(['search', 'example', 'requests', 'results (mean)', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors'], [
+      ...reads.kinds.map(kind => [kind.name, `\`${kind.example}\``, kind.latency.count, kind.results, ms(kind.latency.p50), ms(kind.latency.p90), ms(kind.latency.p99), ms(kind.latency.p999), ms(kind.latency.max), kind.errors]),
+      ['all', '', reads.all.count, '', ms(reads.all.p50), ms(reads.all.p90), ms(reads.all.p99), ms(reads.all.p999), ms(reads.all.max), reads.kinds.reduce((sum, kind) => sum + kind.errors, 0)]
+    ]),
+    '',
+    `Open loop at ${rate} searches/s for ${seconds} s (${reads.skipped} skipped at 256 in flight; answers ${JSON.stringify(reads.statuses)}). Server CPU ${usage.server?.cpuPercent ?? '–'} %, PostgreSQL ${usage.postgres?.cpuPercent ?? '–'} %, other processes ${result.othersCores} cores.`,
+    writes
+      ? `Beside the searches, ${writeRate} messages/s sent by the same people over real sockets (in-process bus, PostgreSQL): ${writes.total.ackedPerSecond.toFixed(0)}/s acked, send → receive p50 ${ms(writes.total.receive.p50)}, p99 ${ms(writes.total.receive.p99)}, errors ${JSON.stringify(writes.total.errors)}, lost ${writes.all.ackedNotReceived}.`
+      : 'No write load beside the searches (--write-rate 0).',
+    '',
+    `Goal: search p99 ≤ 50 ms: ${Math.max(...reads.kinds.map(kind => kind.latency.p99)) <= 50 ? 'met' : 'missed'} (worst kind p99 ${ms(Math.max(...reads.kinds.map(kind => kind.latency.p99)))}).`,
+    '',
+    '## Plans (one word, as a prefix)',
+    '',
+    ...Object.entries(plans).flatMap(([name, plan]) => [`${name}:`, '', '```', plan, '```', ''])
+  ].join('\n')
+  const panels: Panel[] = [{
+    title: 'Search latency by kind',
+    xLabel: 'percentile',
+    yLabel: 'ms',
+    logY: true,
+    marks: [{ y: 50, label: 'goal p99 50 ms' }],
+    series: reads.kinds.map((kind, index) => ({ label: kind.name, color: ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'][index]!, dots: true, points: [[50, kind.latency.p50], [90, kind.latency.p90], [99, kind.latency.p99], [99.9, kind.latency.p999]] as Array<[number, number]> }))
+  }]
+  write(result, markdown, renderSvg(`Natter search: ${filled.messages.toLocaleString('en')} messages`, panels))
+}
+
 async function main() {
   const nice = Number(values.nice)
   if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error('--nice: a whole number from -20 to 19')
@@ -1206,6 +1315,7 @@ async function main() {
   log(`${scenario}: backend ${backend}, ${instances} instance(s), ${settings.users} people; results in ${resultsDir}`)
   if (scenario === 'connections') await connectionsScenario()
   else if (scenario === 'history') await historyScenario()
+  else if (scenario === 'search') await searchScenario()
   else await loadScenario()
 }
 

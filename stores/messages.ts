@@ -42,6 +42,14 @@ interface ConversationState {
   loading: boolean
   loadingOlder: boolean
   hasOlder: boolean
+  /**
+   * Opened around an older message (a search result): the entries end before the newest, so
+   * what arrives live is not next to them. It waits in `ahead` until the pages below reach it.
+   */
+  hasNewer: boolean
+  loadingNewer: boolean
+  newerError: string | null
+  ahead: ServerFrame[]
   error: string | null
   olderError: string | null
   /** When the other person's watermark moved while this page watched: read up to `seq` at `at`. */
@@ -96,6 +104,19 @@ const PAGE_SIZE = 50
 // The server's largest page: a jump to a quoted message loads down to it at this pace.
 const MAX_PAGE = 200
 const EVENTS_PAGE = 500
+// Live frames kept while the view is away from the newest; beyond this the newest are kept (the
+// older ones were stored by the time the pages below reach them).
+const AHEAD_MAX = 500
+// A message this many positions above what is loaded is reached by paging up; farther, the
+// conversation is loaded around it instead of loading everything in between.
+const AROUND_BEYOND = 2 * MAX_PAGE
+
+/** A message to show in its conversation: scrolled to and marked (opening a search result). */
+export interface MessageTarget {
+  conversationId: string
+  messageId: string
+  seq: number
+}
 
 /**
  * Each opened conversation's stream, in server order: pages of messages by seq, the room
@@ -114,6 +135,8 @@ export const useMessagesStore = defineStore('messages', () => {
   /** Per conversation: the message the composer answers, and the one it is editing. */
   const replying = ref<Record<string, string | undefined>>({})
   const editing = ref<Record<string, string | undefined>>({})
+  /** The message the conversation view is asked to show next (a search result opened). */
+  const target = ref<MessageTarget | null>(null)
   // Message ids this page saw acknowledged: no outbox entry may pass for one of them.
   const acknowledged = reactive(new Set<string>())
   const me = computed(() => session.user?.id ?? '')
@@ -202,11 +225,20 @@ export const useMessagesStore = defineStore('messages', () => {
     return messages.map(message => ({ type: 'chat.receive', ...message }))
   }
 
+  function stateFor(id: string): ConversationState {
+    states.value[id] ??= { entries: [], loaded: false, loading: false, loadingOlder: false, hasOlder: false, hasNewer: false, loadingNewer: false, newerError: null, ahead: [], error: null, olderError: null, readSteps: [] }
+    // The reactive one, not the object just assigned: changes to that would show nowhere.
+    return states.value[id]!
+  }
+
+  /** Forgets what was loaded, so the next `open` starts from the newest page. */
+  function reset(current: ConversationState) {
+    Object.assign(current, { entries: [], loaded: false, hasOlder: false, hasNewer: false, newerError: null, ahead: [], error: null, olderError: null })
+  }
+
   /** Opens a conversation: its newest page the first time; the stream keeps it current after that. */
   async function open(id: string) {
-    states.value[id] ??= { entries: [], loaded: false, loading: false, loadingOlder: false, hasOlder: false, error: null, olderError: null, readSteps: [] }
-    // The reactive one, not the object just assigned: changes to that would show nowhere.
-    const current = states.value[id]!
+    const current = stateFor(id)
     if (current.loaded || current.loading) return
     current.loading = true
     current.error = null
@@ -249,6 +281,135 @@ export const useMessagesStore = defineStore('messages', () => {
     finally {
       current.loadingOlder = false
     }
+  }
+
+  /**
+   * Loads a conversation so that the message at `seq` is in it: already there; a few pages up
+   * (paged to, so the timeline stays one piece down to the newest); or else a page around it
+   * (`?around=`), which ends before the newest: `hasNewer` until the pages below reach the end.
+   * Resolves to whether the message is held.
+   */
+  async function openAround(id: string, messageId: string, seq: number): Promise<boolean> {
+    const current = stateFor(id)
+    if (current.loading) await until(() => !current.loading)
+    if (find(id, messageId)) return true
+    const oldest = current.entries[0]?.seq
+    if (current.loaded && oldest !== undefined && seq < oldest && oldest - seq <= AROUND_BEYOND) {
+      await reachSeq(id, seq)
+      if (find(id, messageId)) return true
+    }
+    reset(current)
+    current.loading = true
+    // Away from the newest until the page says otherwise: what arrives meanwhile waits in `ahead`.
+    current.hasNewer = true
+    const upTo = Math.max(conversations.byId(id)?.lastSeq ?? 0, natter.appliedSeq(id))
+    natter.track(id, upTo)
+    try {
+      const half = Math.floor(PAGE_SIZE / 2)
+      const { messages: page } = await api<{ messages: ChatMessage[] }>('GET', `/api/conversations/${id}/messages?around=${seq}&limit=${PAGE_SIZE}`)
+      // The server answers up to half before the position and the rest from it on.
+      const before = page.filter(message => message.seq < seq).length
+      current.hasOlder = before === half
+      current.hasNewer = page.length - before === PAGE_SIZE - half
+      place(current, asFrames(page), natter.appliedSeq(id))
+      const first = page[0]?.seq ?? seq
+      const last = page.at(-1)?.seq ?? seq
+      await fillChanges(id, current, current.hasOlder ? first : 0, current.hasNewer ? last : upTo)
+      if (!current.hasNewer) catchUp(current)
+      current.loaded = true
+    }
+    catch (error) {
+      // Try again opens the newest page, which holds what waited.
+      current.hasNewer = false
+      current.ahead = []
+      current.error = failureText(error, 'The messages could not be loaded.')
+    }
+    finally {
+      current.loading = false
+    }
+    return !!find(id, messageId)
+  }
+
+  /** Older pages until the position `seq` is held (or the history ends). */
+  async function reachSeq(id: string, seq: number) {
+    for (;;) {
+      const current = states.value[id]
+      const oldest = current?.entries[0]?.seq
+      if (!current?.hasOlder || oldest === undefined || oldest <= seq) return
+      if (!await loadOlder(id, seq)) return
+    }
+  }
+
+  /** The page after the newest position held, while the view is away from the newest; resolves to how many it added. */
+  async function loadNewer(id: string): Promise<number> {
+    const current = states.value[id]
+    const newest = current?.entries.at(-1)?.seq
+    if (!current?.loaded || current.loadingNewer || !current.hasNewer || newest === undefined) return 0
+    current.loadingNewer = true
+    current.newerError = null
+    try {
+      const { messages } = await api<{ messages: ChatMessage[] }>('GET', `/api/conversations/${id}/messages?after=${newest}&limit=${PAGE_SIZE}`)
+      const upTo = natter.appliedSeq(id)
+      let added = place(current, asFrames(messages), upTo)
+      const reachedEnd = messages.length < PAGE_SIZE
+      added += await fillChanges(id, current, newest, reachedEnd ? upTo : messages.at(-1)!.seq)
+      if (reachedEnd) added += catchUp(current)
+      return added
+    }
+    catch (error) {
+      current.newerError = failureText(error, 'Newer messages could not be loaded.')
+      return 0
+    }
+    finally {
+      current.loadingNewer = false
+    }
+  }
+
+  /** The pages reached the newest: what arrived live meanwhile joins, and from now on it joins as it comes. */
+  function catchUp(current: ConversationState): number {
+    current.hasNewer = false
+    const waiting = current.ahead
+    current.ahead = []
+    return place(current, waiting)
+  }
+
+  /** Back to the newest page (Jump to latest, or writing, while the view is away from it). */
+  async function toLatest(id: string) {
+    const current = states.value[id]
+    if (!current?.hasNewer) return
+    if (current.loading) await until(() => !current.loading)
+    reset(current)
+    await open(id)
+  }
+
+  /** Asks the conversation view to show a message: it switches there, loads around it and marks it. */
+  function show(next: MessageTarget) {
+    target.value = { ...next }
+  }
+
+  function until(ready: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = watch(ready, (done) => {
+        if (!done) return
+        stop()
+        resolve()
+      }, { immediate: true, flush: 'sync' })
+    })
+  }
+
+  /** A live frame: into the stream, or, while the view is away from the newest, held for when it gets there. */
+  function receive(conversationId: string, frame: ServerFrame) {
+    const into = states.value[conversationId]
+    if (!into) return
+    if (!into.hasNewer) {
+      place(into, [frame])
+      return
+    }
+    // An edit, deletion or reaction of a message shown now shows now; it is applied once (asOf).
+    if (frame.type === 'chat.update') applyUpdate(into, frame)
+    if (frame.type === 'room.update') rooms.learn(frame.names)
+    into.ahead.push(frame)
+    if (into.ahead.length > AHEAD_MAX) into.ahead.splice(0, into.ahead.length - AHEAD_MAX)
   }
 
   /** A room's positions in (after, upTo] that are no message are its changes: fetched from the events. */
@@ -322,10 +483,13 @@ export const useMessagesStore = defineStore('messages', () => {
         mentionsMe: !mine && !message!.deleted && (message!.mentions.includes(me.value) || message!.mentionsRoom)
       }, outbox.changes, me.value))
     }
-    for (const entry of unsentShown(outbox.of(id), stored, acknowledged, me.value)) {
+    // Away from the newest (opened around a search result) the unsent messages would look as if
+    // written back then: they show at the newest, where writing takes the view.
+    const unsent = current?.hasNewer ? [] : outbox.of(id)
+    for (const entry of unsentShown(unsent, stored, acknowledged, me.value)) {
       items.push(withMyChanges({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false }, outbox.changes, me.value))
     }
-    if (room && receipts) {
+    if (room && receipts && !current?.hasNewer) {
       const last = items.findLast((item): item is MessageItem => item.kind === 'message' && item.mine && item.seq !== null)
       if (last) last.seenBy = seenBy(rooms.readers(id), me.value, last.seq!)
     }
@@ -350,7 +514,7 @@ export const useMessagesStore = defineStore('messages', () => {
   function replyOf(id: string, replyTo: string | null | undefined): ReplyPreview | null {
     if (!replyTo) return null
     const message = find(id, replyTo)
-    return { id: replyTo, from: message?.from ?? null, body: message && !message.deleted ? message.body : null, deleted: message?.deleted ?? false, gone: false }
+    return { id: replyTo, ...(message && { seq: message.seq }), from: message?.from ?? null, body: message && !message.deleted ? message.body : null, deleted: message?.deleted ?? false, gone: false }
   }
 
   function find(id: string, messageId: string): StoredMessage | undefined {
@@ -358,10 +522,13 @@ export const useMessagesStore = defineStore('messages', () => {
   }
 
   /**
-   * A quoted message, loaded if need be: older pages down to it (a reply always comes after
-   * what it quotes). Resolves to its seq, or null when the history no longer has it.
+   * A quoted message, loaded if need be: around its seq when the preview names it, else older
+   * pages down to it (a reply always comes after what it quotes). Resolves to its seq, or null
+   * when the history no longer has it.
    */
-  async function reach(id: string, messageId: string): Promise<number | null> {
+  async function reach(id: string, messageId: string, seq?: number): Promise<number | null> {
+    // Where it is known (a reply preview names it): one page around it, not every page down to it.
+    if (seq !== undefined && !find(id, messageId)) await openAround(id, messageId, seq)
     for (;;) {
       const found = find(id, messageId)
       if (found) return found.seq
@@ -390,18 +557,9 @@ export const useMessagesStore = defineStore('messages', () => {
     natter.react(messageId, emoji, on)
   }
 
-  natter.on('chat.update', (frame) => {
-    const into = states.value[frame.conversationId]
-    if (into) place(into, [frame])
-  })
-  natter.on('chat.receive', (frame) => {
-    const into = states.value[frame.conversationId]
-    if (into) place(into, [frame])
-  })
-  natter.on('room.update', (frame) => {
-    const into = states.value[frame.conversationId]
-    if (into) place(into, [frame])
-  })
+  natter.on('chat.update', frame => receive(frame.conversationId, frame))
+  natter.on('chat.receive', frame => receive(frame.conversationId, frame))
+  natter.on('room.update', frame => receive(frame.conversationId, frame))
   natter.on('chat.ack', frame => acknowledged.add(frame.id))
   // Exact read times, for "Read today at 14:05" in a direct conversation.
   natter.on('read.update', (frame) => {
@@ -420,10 +578,9 @@ export const useMessagesStore = defineStore('messages', () => {
     // Gone: the conversations store departs it, which drops it here.
     if (reason === 'gone') return
     // Retention removed what was missed: the conversation starts again from its newest page.
-    current.entries = []
-    current.loaded = false
+    reset(current)
     void open(id)
   })
 
-  return { states, drafts, replying, editing, state, open, loadOlder, markRead, timeline, find, reach, lastEditable, nameFor, mentionName, edit, remove, react }
+  return { states, drafts, replying, editing, target, state, open, openAround, loadOlder, loadNewer, toLatest, show, markRead, timeline, find, reach, lastEditable, nameFor, mentionName, edit, remove, react }
 })

@@ -37,6 +37,8 @@ export interface NatterConfig {
   namespace?: string
   /** Open sockets on one instance: of one person, from one address, in all (keep the open-file limit above the last). */
   maxSocketsPerUser: number
+  /** Search reads a person's own messages one by one up to this many, then uses the word indexes (search.ts). */
+  searchScanUpTo: number
   maxSocketsPerIp: number
   maxSockets: number
 }
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, production = env.NODE_ENV ===
     trustProxy: proxyHops > 0,
     proxyHops,
     devMail: env.NATTER_DEV_MAIL === '1' || env.NATTER_DEV_MAIL === 'true',
+    searchScanUpTo: whole(env, 'NATTER_SEARCH_SCAN_UP_TO', 20_000, 0),
     limits: {
       headersTimeoutMs: whole(env, 'NATTER_HEADERS_TIMEOUT_MS', 10_000, 1),
       requestTimeoutMs: whole(env, 'NATTER_REQUEST_TIMEOUT_MS', 30_000, 1),

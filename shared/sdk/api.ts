@@ -17,7 +17,8 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 /** How the client reaches the server: the browser's fetch and WebSocket, or a Node stand-in with a cookie jar. */
 export interface Transport {
   /** Resolves with the answer; rejects only when no answer came. */
-  fetch(path: string, init: { method: Method, headers: Record<string, string>, body?: string }): Promise<{ status: number, headers: { get(name: string): string | null }, text(): Promise<string> }>
+  /** `signal`, when given, cancels the request (a transport without cancelling may ignore it). */
+  fetch(path: string, init: { method: Method, headers: Record<string, string>, body?: string, signal?: AbortSignal }): Promise<{ status: number, headers: { get(name: string): string | null }, text(): Promise<string> }>
   openSocket(path: string): SocketLike
   /** The CSRF cookie's value as the server last set it, if any. */
   csrfToken(): string | undefined
@@ -45,15 +46,17 @@ export function createApi(transport: Transport) {
     return token
   }
 
-  async function call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  /** `signal` cancels a request whose answer is no longer wanted (search as you type): it rejects with `code: 'aborted'`. */
+  async function call<T>(method: Method, path: string, body?: unknown, options: { signal?: AbortSignal } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (STATE_CHANGING.has(method)) headers['x-csrf-token'] = await csrf()
     if (body !== undefined) headers['content-type'] = 'application/json'
     let response: Awaited<ReturnType<Transport['fetch']>>
     try {
-      response = await transport.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      response = await transport.fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), ...(options.signal && { signal: options.signal }) })
     }
     catch {
+      if (options.signal?.aborted) throw { status: 0, code: 'aborted', message: 'The request was cancelled.' } satisfies ApiError
       throw { status: 0, code: 'network', message: 'Natter can’t be reached. Check your connection and try again.' } satisfies ApiError
     }
     const text = await response.text()

@@ -25,8 +25,11 @@ export function createPostgresDatabase(url: string, max = 20): DatabaseHandle {
 /** Embedded PostgreSQL: `dataDir` on disk, or `memory://` for a throw-away database in tests. */
 export async function createPGliteDatabase(dataDir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite')
+  // Search's trigram index (migration 0007): PGlite loads an extension only when it starts.
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true })
-  const pglite = new PGlite(dataDir === 'memory://' ? undefined : dataDir, { parsers: { [INT8]: (value: string) => Number(value) } })
+  // 'memory://' is PGlite's own name for no directory; with `undefined` first, it ignores the options.
+  const pglite = new PGlite(dataDir, { parsers: { [INT8]: (value: string) => Number(value) }, extensions: { pg_trgm } })
   await pglite.waitReady
   return handle(new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) }), 'pglite')
 }
