@@ -183,6 +183,19 @@ describe.each([
     })
   })
 
+  describe('snippets', () => {
+    it('are the message\'s own text, tag-shaped words included, with the found words marked', async () => {
+      const c = await open(cy)
+      const body = 'Remember the quokka budget, <b>bold</b> and <script>alert(1)</script> quokka'
+      await say(c, room, body)
+      const { results } = await found(bob, { q: 'quokka', from: cy.id })
+      expect(results[0]!.snippet).toBe(body)
+      expect(marked(results[0]!)).toEqual(['quokka', 'quokka'])
+      const { results: typed } = await found(bob, { q: 'quokka "bold" budg', from: cy.id })
+      expect(marked(typed[0]!)).toEqual(['quokka', 'budget', 'bold', 'quokka'])
+    })
+  })
+
   describe('what a person may find', () => {
     it('never finds a conversation the person is not in', async () => {
       expect(await bodies(eve, 'budget')).toEqual([])

@@ -11,14 +11,7 @@ import { retentionCutoff } from '../retention/cutoff'
 /** Past this, PostgreSQL cancels the search: a slow search answers 503 instead of holding a connection. */
 export const SEARCH_TIMEOUT_MS = 2000
 /** About a sentence either side of the first match: enough to recognise the message. */
-const SNIPPET_WORDS = 30
 const SNIPPET_CHARS = 200
-
-// Private-use characters as ts_headline's markers: they are stripped from the body first, so
-// every marker in the headline is one PostgreSQL put there, and none is ever mistaken for text.
-const START = '\uE000'
-const STOP = '\uE001'
-const HEADLINE_OPTIONS = `StartSel=${START},StopSel=${STOP},MaxWords=${SNIPPET_WORDS},MinWords=${Math.floor(SNIPPET_WORDS / 2)},ShortWord=0`
 
 /** The JavaScript twin of the migration's UNSPACED_SCRIPTS (same ranges), to pick the substring path. */
 const UNSPACED = /[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uFF66-\uFF9F]/u
@@ -26,7 +19,7 @@ const UNSPACED = /[\u0E00-\u0EFF\u1000-\u109F\u1780-\u17FF\u3040-\u30FF\u3400-\u
 const LAST_PLAIN_WORD = /(^|\s)([\p{L}\p{M}\p{N}]+)$/u
 const TRAILING_OR = /(^|\s)or$/iu
 
-type Found = Selectable<MessagesTable> & { headline: string | null }
+type Found = Selectable<MessagesTable>
 
 /** The page a cursor points at: an offset into the ranked list, never past MAX_SEARCH_DEPTH. */
 export function decodeCursor(cursor: string | undefined): number {
@@ -105,7 +98,8 @@ export async function searchMessages(db: Kysely<Database>, viewerId: string, sea
 
   const page = rows.slice(0, limit)
   const next = rows.length > limit && offset + limit < MAX_SEARCH_DEPTH ? encodeCursor(offset + limit) : null
-  return { results: await toResults(db, viewerId, page, mode === 'substring' ? substring!.include : []), next }
+  const marks = mode === 'substring' ? { patterns: substringPatterns(substring!.include), inTokens: true } : { patterns: mode === 'words' ? wordPatterns(q) : [], inTokens: false }
+  return { results: await toResults(db, viewerId, page, marks), next }
 }
 
 async function findRows(trx: Transaction<Database>, viewerId: string, search: Search, q: string, mode: 'none' | 'words' | 'substring', substring: { include: string[], exclude: string[] } | undefined, offset: number, limit: number): Promise<Found[]> {
@@ -143,15 +137,11 @@ async function findRows(trx: Transaction<Database>, viewerId: string, search: Se
   if (mode === 'words') {
     const { rows } = await sql<Found>`
       with q as (select ${wordsQuery(q)} as query)
-      select p.*, ts_headline('simple', translate(p.body, ${START + STOP}, ''), q.query, ${HEADLINE_OPTIONS}) as headline
-      from (
-        select ${columns}, ts_rank_cd(m.search, q.query) as rank
-        from messages m, q
-        where ${words} @@ q.query and ${where}
-        order by rank desc, m.created_at desc, m.id
-        offset ${offset} limit ${limit + 1}
-      ) p, q
-      order by p.rank desc, p.created_at desc, p.id`.execute(trx)
+      select ${columns}
+      from messages m, q
+      where ${words} @@ q.query and ${where}
+      order by ts_rank_cd(m.search, q.query) desc, m.created_at desc, m.id
+      offset ${offset} limit ${limit + 1}`.execute(trx)
     return rows
   }
   if (mode === 'substring') {
@@ -162,14 +152,14 @@ async function findRows(trx: Transaction<Database>, viewerId: string, search: Se
     for (const term of exclude) conditions.push(sql`${body} not ilike ${likePattern(term)}`)
   }
   const { rows } = await sql<Found>`
-    select ${columns}, null as headline from messages m
+    select ${columns} from messages m
     where ${sql.join(conditions, sql` and `)}
     order by m.created_at desc, m.id
     offset ${offset} limit ${limit + 1}`.execute(trx)
   return rows
 }
 
-async function toResults(db: Kysely<Database>, viewerId: string, rows: Found[], terms: string[]): Promise<SearchResult[]> {
+async function toResults(db: Kysely<Database>, viewerId: string, rows: Found[], marks: { patterns: RegExp[], inTokens: boolean }): Promise<SearchResult[]> {
   if (!rows.length) return []
   const ids = [...new Set(rows.map(row => row.conversation_id))]
   // One round trip: each conversation, with its two members when it is direct (for `to`).
@@ -184,13 +174,13 @@ async function toResults(db: Kysely<Database>, viewerId: string, rows: Found[], 
   for (const id of ids) {
     const conversation = conversations.get(id)!
     const recipients = conversation.kind === 'room' ? { kind: 'room' as const } : { kind: 'direct' as const, members: members.filter(member => member.conversation_id === id).map(member => member.user_id) }
-    const own = rows.filter(row => row.conversation_id === id).map(({ headline: _, ...row }) => toChatMessage(row, recipients))
+    const own = rows.filter(row => row.conversation_id === id).map(row => toChatMessage(row, recipients))
     for (const message of await withReactionsAndReplies(db, viewerId, own)) messages.set(message.id, message)
   }
 
   return rows.map((row) => {
     const conversation = conversations.get(row.conversation_id)!
-    const { snippet, highlights } = row.headline !== null ? fromHeadline(row.headline) : around(row.body, terms)
+    const { snippet, highlights } = around(row.body, marks.patterns, marks.inTokens)
     return {
       message: messages.get(row.id)!,
       conversation: { id: conversation.id, kind: conversation.kind, name: conversation.kind === 'room' ? conversation.name : null },
@@ -200,29 +190,46 @@ async function toResults(db: Kysely<Database>, viewerId: string, rows: Found[], 
   })
 }
 
-/** ts_headline's marked text as plain text and the marked words' UTF-16 offsets in it. */
-export function fromHeadline(headline: string): Pick<SearchResult, 'snippet' | 'highlights'> {
-  let snippet = ''
-  let start = -1
-  const highlights: SearchResult['highlights'] = []
-  for (const char of headline) {
-    if (char === START) start = snippet.length
-    else if (char === STOP) {
-      if (start >= 0 && snippet.length > start) highlights.push({ start, length: snippet.length - start })
-      start = -1
-    }
-    else snippet += char
-  }
-  return { snippet, highlights }
-}
+const WORD_CHAR = '[\\p{L}\\p{M}\\p{N}]'
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&')
 
 /**
- * A window of the body around the first of `terms` found, and every place each term appears in
- * it, ignoring case (a regular expression, so the offsets are the body's own even where lowercase
- * changes a string's length).
+ * The words a words-search matched, as patterns to mark them in a snippet: every word of `q` but
+ * the excluded (`-word`) and the operator `or`, whole words, the last one (being typed) as the
+ * start of a word, marked whole, as the query matches them. Marked in JavaScript, not by ts_headline, which drops
+ * anything shaped like an HTML tag from the text it returns: a snippet must be the message's text.
  */
-export function around(body: string, terms: string[]): Pick<SearchResult, 'snippet' | 'highlights'> {
-  const patterns = terms.map(term => new RegExp(term.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&'), 'giu'))
+export function wordPatterns(q: string): RegExp[] {
+  const terms = q.trim().split(/\s+/u).filter(Boolean)
+  const words: Array<{ word: string, prefix: boolean }> = []
+  let quoted = false
+  terms.forEach((term, index) => {
+    const opens = !quoted && term.startsWith('"')
+    const excluded = !quoted && term.startsWith('-') && term.length > 1
+    quoted = ((term.match(/"/gu)?.length ?? 0) % 2 === 1) !== quoted
+    if (excluded || (!opens && !quoted && term.toLowerCase() === 'or')) return
+    const last = index === terms.length - 1 && !quoted && !term.includes('"')
+    const parts = term.split(new RegExp(`[^\\p{L}\\p{M}\\p{N}]+`, 'u')).filter(Boolean)
+    parts.forEach((word, at) => words.push({ word, prefix: last && at === parts.length - 1 }))
+  })
+  return words.map(({ word, prefix }) => new RegExp(`(?<!${WORD_CHAR})${escapeRegExp(word)}${prefix ? `${WORD_CHAR}*` : `(?!${WORD_CHAR})`}`, 'giu'))
+}
+
+/** The terms of a substring search as patterns: anywhere, in any case. */
+export function substringPatterns(terms: string[]): RegExp[] {
+  return terms.map(term => new RegExp(escapeRegExp(term), 'giu'))
+}
+
+// What the text-search parser takes as one token (a link, an address, a host name): a word
+// inside one did not match, so it is not marked either.
+const WHOLE_TOKENS = /\S*(?:https?:\/\/|www\.)\S*|\S+@\S+|[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/gu
+
+/**
+ * A window of the body around the first match of `patterns`, and every match in it, ignoring case
+ * (a regular expression, so the offsets are the body's own even where lowercase changes a
+ * string's length). `inTokens`: a substring search, which matches inside links too.
+ */
+export function around(body: string, patterns: RegExp[], inTokens = true): Pick<SearchResult, 'snippet' | 'highlights'> {
   const first = Math.min(...patterns.map(pattern => body.search(pattern)).filter(at => at >= 0), body.length)
   let start = first === body.length ? 0 : Math.max(0, first - Math.floor(SNIPPET_CHARS / 4))
   let end = Math.min(body.length, start + SNIPPET_CHARS)
@@ -231,8 +238,10 @@ export function around(body: string, terms: string[]): Pick<SearchResult, 'snipp
   if (start > 0 && lowSurrogate(start)) start--
   if (end < body.length && lowSurrogate(end)) end++
   const snippet = body.slice(start, end)
+  const tokens = inTokens ? [] : [...snippet.matchAll(WHOLE_TOKENS)].map(match => ({ start: match.index, end: match.index + match[0].length }))
   const found = patterns.flatMap(pattern => [...snippet.matchAll(pattern)].map(match => ({ start: match.index, length: match[0].length })))
-    .filter(hit => hit.length > 0).sort((a, b) => a.start - b.start || b.length - a.length)
+    .filter(hit => hit.length > 0 && !tokens.some(token => hit.start >= token.start && hit.start < token.end))
+    .sort((a, b) => a.start - b.start || b.length - a.length)
   // Overlapping terms ("東京" and "京都" in "東京都") are kept apart: a client marks each once.
   const highlights: SearchResult['highlights'] = []
   for (const hit of found) {
