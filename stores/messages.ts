@@ -459,7 +459,7 @@ export const useMessagesStore = defineStore('messages', () => {
       const mine = message!.from === me.value
       const read = mine && !room && seq <= theirRead.seq
       const step = read ? current!.readSteps.find(candidate => candidate.seq >= seq) : undefined
-      items.push(withMyChanges({
+      items.push(withMyChanges<Omit<MessageItem, 'pending'>>({
         kind: 'message',
         key: message!.id,
         id: message!.id,
@@ -487,7 +487,7 @@ export const useMessagesStore = defineStore('messages', () => {
     // written back then: they show at the newest, where writing takes the view.
     const unsent = current?.hasNewer ? [] : outbox.of(id)
     for (const entry of unsentShown(unsent, stored, acknowledged, me.value)) {
-      items.push(withMyChanges({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false }, outbox.changes, me.value))
+      items.push(withMyChanges<Omit<MessageItem, 'pending'>>({ kind: 'message', key: entry.clientId, id: null, clientId: entry.clientId, seq: null, from: me.value, author: null, body: entry.body, timestamp: entry.createdAt, mine: true, status: entry.state, readAt: null, readAtExact: false, error: entry.error ?? null, seenBy: null, editedAt: null, deleted: false, removedBy: null, reactions: [], reply: replyOf(id, entry.replyTo), mentionsMe: false }, outbox.changes, me.value))
     }
     if (room && receipts && !current?.hasNewer) {
       const last = items.findLast((item): item is MessageItem => item.kind === 'message' && item.mine && item.seq !== null)
