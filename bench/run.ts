@@ -1285,6 +1285,7 @@ async function searchScenario() {
     '',
     header(result.machine, stack.describe, result.seed),
     `Messages: ${filled.perConversation} per conversation over ${filled.spanDays} days (daily partitions); ${filled.insertedMessages} inserted by this run in ${filled.seconds.toFixed(0)} s (${filled.statements} statements, one a day partition).`,
+    `Each person's conversation holds ${filled.perConversation} messages; the server reads a person's own messages one by one up to NATTER_SEARCH_SCAN_UP_TO = ${values['scan-up-to'] ?? '20000 (the default)'}, past it through the indexes.`,
     `Indexes over ${sizes.partitions} partitions: tsvector GIN ${sizes.searchMiB.toFixed(1)} MiB, trigram GIN ${sizes.trigramMiB.toFixed(1)} MiB; the messages themselves ${sizes.tableMiB.toFixed(1)} MiB.`,
     '',
     table(['search', 'example', 'requests', 'results (mean)', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors'], [
