@@ -43,6 +43,7 @@ const { values, positionals } = parseArgs({
     'database': { type: 'string' },
     'rows': { type: 'string', default: '10000000' },
     'messages': { type: 'string', default: '10000000' },
+    'scan-up-to': { type: 'string' },
     'seed-timeout': { type: 'string', default: '1800' },
     'redis': { type: 'string', default: 'private' },
     'kafka': { type: 'string', default: 'private' },
@@ -70,7 +71,8 @@ if (values.help || !SCENARIOS.includes(scenario)) {
        [--database URL] [--redis private|URL] [--kafka private|HOST:PORT] [--body CHARS] [--warmup S]
        rooms: [--room-size N] [--direct-every N] [--big-rate R] [--big-duration S] [--ramp-seconds S (0: no ramp)] [--ramp-max R]
               [--changes F (0..1: that share of the first step's operations are reactions, edits and deletions)]
-       search: --backend real [--messages N (default 10,000,000)] [--rate R searches/s] [--duration S] [--write-rate R]`)
+       search: --backend real [--messages N (default 10,000,000)] [--rate R searches/s] [--duration S] [--write-rate R]
+               [--scan-up-to N (the server's NATTER_SEARCH_SCAN_UP_TO; 0: always through the indexes)]`)
   process.exit(values.help ? 0 : 2)
 }
 
@@ -244,7 +246,12 @@ async function startStack(sockets: number, fileLimit?: number): Promise<Stack> {
       notes.push('The shared Kafka broker was used: the persister group natter-persister is shared with any other Natter using that broker.')
     }
     describe.database = `PostgreSQL ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`
-    env = { DATABASE_URL: databaseUrl, REDIS_URL: redis, ...(scenario !== 'history' && scenario !== 'search' && { KAFKA_BROKERS: kafka }) }
+    env = {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis,
+      ...(scenario !== 'history' && scenario !== 'search' && { KAFKA_BROKERS: kafka }),
+      ...(values['scan-up-to'] !== undefined && { NATTER_SEARCH_SCAN_UP_TO: values['scan-up-to'] })
+    }
     seed = (count, label, rooms) => seedDirect({ DATABASE_URL: databaseUrl, REDIS_URL: redis }, count, label, rooms)
   }
   describe.mail = backend === 'embedded' ? 'SMTP to the bench\'s mail catcher' : 'log (not used)'
@@ -1278,6 +1285,7 @@ async function searchScenario() {
     '',
     header(result.machine, stack.describe, result.seed),
     `Messages: ${filled.perConversation} per conversation over ${filled.spanDays} days (daily partitions); ${filled.insertedMessages} inserted by this run in ${filled.seconds.toFixed(0)} s (${filled.statements} statements, one a day partition).`,
+    `Each person's conversation holds ${filled.perConversation} messages; the server reads a person's own messages one by one up to NATTER_SEARCH_SCAN_UP_TO = ${values['scan-up-to'] ?? '20000 (the default)'}, past it through the indexes.`,
     `Indexes over ${sizes.partitions} partitions: tsvector GIN ${sizes.searchMiB.toFixed(1)} MiB, trigram GIN ${sizes.trigramMiB.toFixed(1)} MiB; the messages themselves ${sizes.tableMiB.toFixed(1)} MiB.`,
     '',
     table(['search', 'example', 'requests', 'results (mean)', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors'], [

@@ -10,6 +10,14 @@ import { retentionCutoff } from '../retention/cutoff'
 
 /** Past this, PostgreSQL cancels the search: a slow search answers 503 instead of holding a connection. */
 export const SEARCH_TIMEOUT_MS = 2000
+/**
+ * Searches running at once on one instance. Each holds one of the pool's connections, which the
+ * persister shares: in the 10M benchmark, unbounded searches through the word index held the
+ * connections for their two seconds each and messages waited seconds to be stored. Past this a
+ * search answers 503 at once.
+ */
+export const MAX_CONCURRENT_SEARCHES = 4
+let running = 0
 /** About a sentence either side of the first match: enough to recognise the message. */
 const SNIPPET_CHARS = 200
 
@@ -83,6 +91,8 @@ export async function searchMessages(db: Kysely<Database>, viewerId: string, sea
   const substring = q ? substringTerms(q) : undefined
   const mode = !q ? 'none' : substring!.include.some(term => UNSPACED.test(term)) ? 'substring' : 'words'
 
+  if (running >= MAX_CONCURRENT_SEARCHES) throw fail(503, 'unavailable', 'Search is busy: try again in a moment.')
+  running++
   let rows: Found[]
   try {
     rows = await db.transaction().execute(async (trx) => {
@@ -94,6 +104,9 @@ export async function searchMessages(db: Kysely<Database>, viewerId: string, sea
   catch (error) {
     if ((error as { code?: string }).code === '57014') throw fail(503, 'unavailable', 'This search took too long: add a word or a filter and try again.')
     throw error
+  }
+  finally {
+    running--
   }
 
   const page = rows.slice(0, limit)
