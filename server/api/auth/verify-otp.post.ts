@@ -8,7 +8,6 @@ export default defineEventHandler(async (event) => {
   const ip = getRequestIP(event, { xForwardedFor: config.trustProxy }) ?? 'unknown'
   await consumeCode({ event, store, secret: config.sessionSecret, ip }, email, otp)
   const { user, created } = await findOrCreateUser(database.db, email)
-  const { token } = await createSession(store, user.id)
-  setSessionCookie(event, token)
+  await startSession(event, user.id)
   return { user, firstSignIn: created }
 })
