@@ -96,6 +96,22 @@ export interface ConversationEventsTable {
   created_at: Timestamp
 }
 
+/** A person's authenticator app: the secret encrypted at rest, on once confirmed. */
+export interface UserTotpTable {
+  user_id: string
+  secret: string
+  created_at: Timestamp
+  enabled_at: NullableTimestamp
+  last_step: ColumnType<number | null, number | null | undefined, number | null>
+}
+
+/** Single-use recovery codes, as keyed hashes. */
+export interface TotpRecoveryCodesTable {
+  user_id: string
+  code_hash: string
+  used_at: NullableTimestamp
+}
+
 export interface Database {
   users: UsersTable
   conversations: ConversationsTable
@@ -104,4 +120,6 @@ export interface Database {
   conversation_events: ConversationEventsTable
   message_versions: MessageVersionsTable
   message_reactions: MessageReactionsTable
+  user_totp: UserTotpTable
+  totp_recovery_codes: TotpRecoveryCodesTable
 }

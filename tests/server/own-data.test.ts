@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Secret, TOTP } from 'otpauth'
 import type { Device } from '#shared/types/me'
 import { useChatServer } from '../support/chat-server'
 import { Client } from '../support/client'
@@ -85,5 +86,145 @@ describe('devices', () => {
     // Nothing of Ada's changed.
     expect((await ada.client.get('/api/me')).status).toBe(200)
     expect(await devicesOf(ada.client)).toHaveLength(1)
+  })
+})
+
+/** The person's authenticator app, as the test's own copy of the secret. */
+function appOf(secret: string) {
+  return {
+    code: (at = Date.now()) => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: at }),
+    /** A code of the step `steps` away from now. */
+    codeIn: (steps: number) => TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: Date.now() + steps * 30_000 })
+  }
+}
+
+/** Turns the second factor on for a signed-in person; answers their app and recovery codes. */
+async function turnOn(person: Person) {
+  const begun = await person.client.post('/api/me/totp')
+  expect(begun.status, JSON.stringify(begun.body)).toBe(200)
+  expect(begun.body.qr).toMatch(/^data:image\/svg\+xml;base64,/)
+  expect(begun.body.otpauthUrl).toMatch(/^otpauth:\/\/totp\/Natter:.*secret=/)
+  const app = appOf(begun.body.secret)
+  const confirmed = await person.client.post('/api/me/totp/confirm', { code: app.code() })
+  expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200)
+  expect(confirmed.body.recoveryCodes).toHaveLength(10)
+  return { app, recoveryCodes: confirmed.body.recoveryCodes as string[] }
+}
+
+/** The emailed-code step on a fresh browser of the person. */
+async function emailStep(person: Person) {
+  const client = new Client(chat.server.url)
+  const request = client.request.bind(client)
+  client.request = (method, path, body, options = {}) => request(method, path, body, { ...options, headers: { ...person.headers, ...options.headers } })
+  const verified = await vi.waitFor(async () => {
+    const before = chat.mail.mails.length
+    const asked = await client.post('/api/auth/request-otp', { email: person.email })
+    if (asked.status !== 202) throw new Error(`request-otp answered ${asked.status}`)
+    const otp = await chat.mail.codeFor(person.email, before)
+    return client.post('/api/auth/verify-otp', { email: person.email, otp })
+  }, { timeout: 10_000, interval: 300 })
+  return { client, verified }
+}
+
+describe('a second factor', () => {
+  it('once on, the emailed code gives no session but asks for the app\'s code, which signs in once', async () => {
+    const ada = await chat.person('ada')
+    expect((await ada.client.get('/api/me')).body.totp).toBe(false)
+    const { app } = await turnOn(ada)
+    expect((await ada.client.get('/api/me')).body.totp).toBe(true)
+
+    const { client, verified } = await emailStep(ada)
+    expect(verified.status).toBe(200)
+    expect(verified.body).toEqual({ totp: 'required' })
+    expect(client.cookies.has('natter_session')).toBe(false)
+    expect((await client.get('/api/me')).status).toBe(401)
+
+    // Within the window the next step's code is taken; then it, and every code before it, are spent.
+    const signedIn = await client.post('/api/auth/verify-totp', { code: app.codeIn(1) })
+    expect(signedIn.status, JSON.stringify(signedIn.body)).toBe(200)
+    expect(signedIn.body.user).toMatchObject({ id: ada.id, email: ada.email })
+    expect((await client.get('/api/me')).status).toBe(200)
+    expect(client.cookies.has('natter_totp')).toBe(false)
+
+    // The pending sign-in is finished: no second session from it.
+    expect((await client.post('/api/auth/verify-totp', { code: app.code() })).status).toBe(401)
+    const again = await emailStep(ada)
+    expect((await again.client.post('/api/auth/verify-totp', { code: app.codeIn(1) })).body).toMatchObject({ data: { code: 'code_wrong' } })
+    expect((await again.client.post('/api/auth/verify-totp', { code: app.code() })).status).toBe(401)
+    expect((await again.client.post('/api/auth/verify-totp', { code: app.codeIn(-1) })).status).toBe(401)
+    expect((await again.client.get('/api/me')).status).toBe(401)
+  })
+
+  it('refuses a wrong code, a code without a pending sign-in, another browser\'s pending sign-in, and malformed codes', async () => {
+    const ada = await chat.person('ada')
+    const { app } = await turnOn(ada)
+    const { client } = await emailStep(ada)
+    const wrong = await client.post('/api/auth/verify-totp', { code: app.codeIn(5) })
+    expect(wrong.status).toBe(401)
+    expect(wrong.body.data.code).toBe('code_wrong')
+    expect((await client.post('/api/auth/verify-totp', { code: '12345' })).status).toBe(400)
+    expect((await client.post('/api/auth/verify-totp', { code: 'x'.repeat(5000) })).status).toBe(400)
+    expect((await client.post('/api/auth/verify-totp', {})).status).toBe(400)
+
+    // Another browser, with no pending sign-in of its own, gets nothing for a right code.
+    const stranger = new Client(chat.server.url)
+    const none = await stranger.post('/api/auth/verify-totp', { code: app.codeIn(1) })
+    expect(none.status).toBe(401)
+    expect(none.body.data.code).toBe('unauthenticated')
+    expect(stranger.cookies.has('natter_session')).toBe(false)
+    // A right code still works for the browser that did the email step (the stranger spent none);
+    // the current step's was spent confirming the app, so the next step's.
+    expect((await client.post('/api/auth/verify-totp', { code: app.codeIn(1) })).status).toBe(200)
+  })
+
+  it('takes each recovery code once', async () => {
+    const ada = await chat.person('ada')
+    const { recoveryCodes } = await turnOn(ada)
+    const first = await emailStep(ada)
+    expect((await first.client.post('/api/auth/verify-totp', { code: recoveryCodes[0]!.toUpperCase() })).status).toBe(200)
+    const second = await emailStep(ada)
+    expect((await second.client.post('/api/auth/verify-totp', { code: recoveryCodes[0] })).status).toBe(401)
+    expect((await second.client.post('/api/auth/verify-totp', { code: recoveryCodes[1] })).status).toBe(200)
+  })
+
+  it('voids a pending sign-in after 5 wrong codes and throttles a person after 10 tries', async () => {
+    const ada = await chat.person('ada')
+    const { app } = await turnOn(ada) // one try
+    const first = await emailStep(ada)
+    for (let i = 0; i < 5; i++) expect((await first.client.post('/api/auth/verify-totp', { code: app.codeIn(10 + i) })).status).toBe(401)
+    const voided = await first.client.post('/api/auth/verify-totp', { code: app.code() })
+    expect(voided.status).toBe(401)
+    expect(voided.body.data.code).toBe('unauthenticated')
+    const second = await emailStep(ada)
+    for (let i = 0; i < 4; i++) expect((await second.client.post('/api/auth/verify-totp', { code: app.codeIn(10 + i) })).status).toBe(401)
+    const throttled = await second.client.post('/api/auth/verify-totp', { code: app.code() })
+    expect(throttled.status).toBe(429)
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect((await second.client.get('/api/me')).status).toBe(401)
+  })
+
+  it('is set up only by its owner, confirmed by a right code, and turned off with one', async () => {
+    const ada = await chat.person('ada')
+    const stranger = new Client(chat.server.url)
+    expect((await stranger.post('/api/me/totp')).status).toBe(401)
+    expect((await stranger.post('/api/me/totp/confirm', { code: '123456' })).status).toBe(401)
+    expect((await ada.client.post('/api/me/totp/confirm', { code: '123456' })).status).toBe(404)
+    expect((await ada.client.request('POST', '/api/me/totp', undefined, { csrf: false })).status).toBe(403)
+
+    const begun = await ada.client.post('/api/me/totp')
+    const app = appOf(begun.body.secret)
+    expect((await ada.client.post('/api/me/totp/confirm', { code: app.codeIn(5) })).status).toBe(401)
+    expect((await ada.client.get('/api/me')).body.totp).toBe(false)
+    expect((await ada.client.post('/api/me/totp/confirm', { code: app.code() })).status).toBe(200)
+    expect((await ada.client.post('/api/me/totp')).status).toBe(409)
+
+    expect((await ada.client.request('DELETE', '/api/me/totp', { code: app.codeIn(5) })).status).toBe(401)
+    expect((await ada.client.request('DELETE', '/api/me/totp', {})).status).toBe(400)
+    expect((await ada.client.get('/api/me')).body.totp).toBe(true)
+    expect((await ada.client.request('DELETE', '/api/me/totp', { code: app.codeIn(1) })).status).toBe(204)
+    expect((await ada.client.get('/api/me')).body.totp).toBe(false)
+    // Off: the emailed code signs in by itself again.
+    const { verified } = await emailStep(ada)
+    expect(verified.body.user).toMatchObject({ id: ada.id })
   })
 })
