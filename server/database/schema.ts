@@ -14,6 +14,8 @@ export interface UsersTable {
   read_receipts: Generated<boolean>
   /** The first successful sign-in; null for an address someone added that never signed in. */
   verified_at: NullableTimestamp
+  /** The account was erased: its row stays as "Deleted account" so its messages keep a sender. */
+  deleted_at: NullableTimestamp
 }
 
 export type ConversationKind = 'direct' | 'room'

@@ -3,15 +3,37 @@ import { Secret, TOTP } from 'otpauth'
 import type { Device } from '#shared/types/me'
 import { useChatServer } from '../support/chat-server'
 import { Client } from '../support/client'
+import { natterOf, roundTrip, type Tab } from '../support/natter'
 import type { Person } from '../support/people'
 import { TestSocket } from '../support/socket'
 
 // A one-second resend window: a person signs in on a second device within a test.
 const chat = useChatServer({ NATTER_CODE_RESEND_SECONDS: '1' })
 const sockets: TestSocket[] = []
+const tabs: Tab[] = []
 afterEach(() => {
   for (const socket of sockets.splice(0)) socket.close()
+  for (const tab of tabs.splice(0)) tab.close()
 })
+
+async function tabOf(person: Person) {
+  const tab = natterOf(person, { pingEveryMs: 60_000 })
+  tabs.push(tab)
+  await tab.open()
+  await roundTrip(tab)
+  return tab
+}
+
+async function say(tab: Tab, conversationId: string, body: string) {
+  const entry = tab.client.sendMessage(conversationId, body)
+  return tab.next('chat.ack', ack => ack.clientId === entry.clientId)
+}
+
+async function roomOf(owner: Person, name: string, ...members: Person[]): Promise<string> {
+  const created = await owner.client.post('/api/rooms', { name, visibility: 'private', members: members.map(member => member.email) })
+  expect(created.status, JSON.stringify(created.body)).toBe(201)
+  return created.body.conversation.id
+}
 
 /** The same person signed in again from another browser (its own user agent), once the resend window allows. */
 async function anotherDevice(person: Person, userAgent = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0'): Promise<Client> {
@@ -226,5 +248,72 @@ describe('a second factor', () => {
     // Off: the emailed code signs in by itself again.
     const { verified } = await emailStep(ada)
     expect(verified.body.user).toMatchObject({ id: ada.id })
+  })
+})
+
+describe('my data', () => {
+  it('downloads my profile, my conversations and only my own messages as JSON lines, once a minute', async () => {
+    const { a: ada, b: bob, conversationId: direct } = await chat.pair()
+    await bob.client.request('PATCH', '/api/me', { displayName: 'Bob B' })
+    const room = await roomOf(ada, 'Plans', bob)
+    const [a, b] = await Promise.all([tabOf(ada), tabOf(bob)])
+    await say(a, direct, 'hello Bob')
+    await say(b, direct, 'Bob\'s own words')
+    await say(a, room, 'in the room')
+
+    const answer = await ada.client.get('/api/me/export')
+    expect(answer.status).toBe(200)
+    expect(answer.headers.get('content-type')).toMatch(/^application\/x-ndjson/)
+    expect(answer.headers.get('content-disposition')).toMatch(/^attachment; filename="natter-export-\d{4}-\d{2}-\d{2}\.jsonl"$/)
+    const lines = (answer.body as string).trim().split('\n').map(text => JSON.parse(text))
+    expect(lines[0]).toMatchObject({ type: 'profile', id: ada.id, email: ada.email })
+    const conversations = lines.filter(line => line.type === 'conversation')
+    expect(conversations.map(line => [line.id, line.name]).sort()).toEqual([[direct, 'Bob B'], [room, 'Plans']].sort())
+    const messages = lines.filter(line => line.type === 'message')
+    expect(messages.map(line => [line.conversationId, line.body])).toEqual([[direct, 'hello Bob'], [room, 'in the room']])
+    expect(lines.at(-1)).toEqual({ type: 'end', conversations: 2, messages: 2 })
+    expect(JSON.stringify(lines)).not.toContain('Bob\'s own words')
+
+    const again = await ada.client.get('/api/me/export')
+    expect(again.status).toBe(429)
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect((await new Client(chat.server.url).get('/api/me/export')).status).toBe(401)
+  })
+
+  it('deletes my account only when I type my own address; my messages stay, as a deleted account\'s', async () => {
+    const { a: ada, b: bob, conversationId: direct } = await chat.pair()
+    const room = await roomOf(ada, 'Ada\'s room', bob)
+    const [a, b] = await Promise.all([tabOf(ada), tabOf(bob)])
+    const mine = await say(a, direct, 'remember me')
+    const theirs = await say(b, room, 'a thought')
+    expect((await ada.client.request('PUT', `/api/messages/${theirs.id}/reactions/${encodeURIComponent('👍')}`)).status).toBeLessThan(300)
+    const laptop = await anotherDevice(ada)
+    const socket = await open(laptop)
+
+    expect((await ada.client.request('DELETE', '/api/me', { email: bob.email })).status).toBe(400)
+    expect((await ada.client.request('DELETE', '/api/me', {})).status).toBe(400)
+    expect((await ada.client.request('DELETE', '/api/me', { email: ada.email }, { csrf: false })).status).toBe(403)
+    expect((await new Client(chat.server.url).request('DELETE', '/api/me', { email: ada.email })).status).toBe(401)
+    expect((await ada.client.get('/api/me')).body.user).toMatchObject({ id: ada.id, email: ada.email })
+
+    expect((await ada.client.request('DELETE', '/api/me', { email: ada.email })).status).toBe(204)
+    expect(await socket.closedWith()).toMatchObject({ code: 4401 })
+    expect((await ada.client.get('/api/me')).status).toBe(401)
+    expect((await laptop.get('/api/me')).status).toBe(401)
+
+    // Bob keeps the direct conversation and Ada's message in it, from "Deleted account".
+    const listed = (await bob.client.get('/api/conversations')).body as Array<{ id: string, peer: { user: { displayName: string } } | null, memberCount: number, role: string }>
+    expect(listed.find(conversation => conversation.id === direct)?.peer?.user.displayName).toBe('Deleted account')
+    const history = (await bob.client.get(`/api/conversations/${direct}/messages?after=0&limit=50`)).body.messages
+    expect(history.map((message: { id: string, from: string, body: string }) => [message.id, message.from, message.body])).toEqual([[mine.id, ada.id, 'remember me']])
+    // Ada left her room: Bob is its owner now, and her reaction is gone.
+    expect(listed.find(conversation => conversation.id === room)).toMatchObject({ memberCount: 1, role: 'owner' })
+    const roomHistory = (await bob.client.get(`/api/conversations/${room}/messages?after=0&limit=50`)).body.messages
+    expect(roomHistory.find((message: { id: string }) => message.id === theirs.id).reactions ?? []).toEqual([])
+
+    // The address is free again: signing in with it makes a new account.
+    const fresh = new Client(chat.server.url)
+    const user = await vi.waitFor(() => fresh.signIn(ada.email, chat.mail), { timeout: 10_000, interval: 300 })
+    expect(user.id).not.toBe(ada.id)
   })
 })
