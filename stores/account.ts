@@ -33,5 +33,11 @@ export const useAccountStore = defineStore('account', () => {
     session.totp = false
   }
 
-  return { devices, loadDevices, endDevice, beginTotp, confirmTotp, removeTotp }
+  /** Erases my account (my own address is the confirmation); the caller leaves the page after. */
+  async function deleteAccount(email: string): Promise<void> {
+    await api('DELETE', '/api/me', { email })
+    session.user = null
+  }
+
+  return { devices, loadDevices, endDevice, beginTotp, confirmTotp, removeTotp, deleteAccount }
 })
