@@ -25,7 +25,10 @@ describe(`export of my data (${realServices ? 'postgres' : 'pglite'})`, () => {
     ]).execute()
     const total = 2 * EXPORT_PAGE + 7
     const start = Date.now() - 3600_000
-    // Three messages a millisecond: the keyset must break ties by id, or a page boundary loses or repeats some.
+    // Three messages a microsecond: the keyset must break ties by id, or a page boundary loses or
+    // repeats some; and times to the microsecond, finer than a JavaScript Date, so a cursor kept
+    // as a Date would repeat the last message of every page.
+    const at = (i: number) => `${new Date(start + Math.floor(i / 3)).toISOString().slice(0, -1)}${String((Math.floor(i / 3) * 7) % 1000).padStart(3, '0')}Z`
     const rows = Array.from({ length: total + 50 }, (_, i) => ({
       id: randomUUID(),
       conversation_id: conversation.id,
@@ -33,7 +36,7 @@ describe(`export of my data (${realServices ? 'postgres' : 'pglite'})`, () => {
       sender_id: i < total ? me!.id : other!.id,
       client_id: randomUUID(),
       body: `message ${i}`,
-      created_at: new Date(start + Math.floor(i / 3))
+      created_at: at(i)
     }))
     for (let i = 0; i < rows.length; i += 200) await db.insertInto('messages').values(rows.slice(i, i + 200)).execute()
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from '../../database/schema'
 import { findUser } from '../users'
 
@@ -55,15 +55,15 @@ async function* lines(db: Kysely<Database>, userId: string): AsyncGenerator<stri
   }
 
   let messages = 0
-  let after: { createdAt: Date, id: string } | undefined
+  // The cursor keeps created_at as PostgreSQL's text, to the microsecond: a JavaScript Date holds
+  // milliseconds, and a cursor rounded down would read the page's last message again.
+  let after: { createdAt: string, id: string } | undefined
   for (;;) {
     let query = db.selectFrom('messages')
       .select(['id', 'conversation_id', 'seq', 'body', 'created_at', 'edited_at', 'deleted_at', 'reply_to'])
+      .select(sql<string>`created_at::text`.as('cursor'))
       .where('sender_id', '=', userId)
-    if (after) {
-      const { createdAt, id } = after
-      query = query.where(eb => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]))
-    }
+    if (after) query = query.where(sql<boolean>`(created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`)
     const page = await query.orderBy('created_at').orderBy('id').limit(EXPORT_PAGE).execute()
     for (const row of page) {
       messages++
@@ -81,7 +81,7 @@ async function* lines(db: Kysely<Database>, userId: string): AsyncGenerator<stri
     }
     if (page.length < EXPORT_PAGE) break
     const last = page.at(-1)!
-    after = { createdAt: last.created_at, id: last.id }
+    after = { createdAt: last.cursor, id: last.id }
   }
   yield line({ type: 'end', conversations, messages })
 }
