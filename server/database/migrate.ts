@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004_persist_function'
 import * as m0005 from './migrations/0005_rooms'
 import * as m0006 from './migrations/0006_message_changes'
 import * as m0007 from './migrations/0007_search'
+import * as m0008 from './migrations/0008_own_data'
 
 // Static imports, not a folder provider: the production bundle has no migrations folder to read.
 const migrations: Record<string, Migration> = {
@@ -17,7 +18,8 @@ const migrations: Record<string, Migration> = {
   '0004_persist_function': m0004,
   '0005_rooms': m0005,
   '0006_message_changes': m0006,
-  '0007_search': m0007
+  '0007_search': m0007,
+  '0008_own_data': m0008
 }
 
 export const migrationNames = Object.keys(migrations)

@@ -14,6 +14,8 @@ export interface UsersTable {
   read_receipts: Generated<boolean>
   /** The first successful sign-in; null for an address someone added that never signed in. */
   verified_at: NullableTimestamp
+  /** The account was erased: its row stays as "Deleted account" so its messages keep a sender. */
+  deleted_at: NullableTimestamp
 }
 
 export type ConversationKind = 'direct' | 'room'
@@ -96,6 +98,22 @@ export interface ConversationEventsTable {
   created_at: Timestamp
 }
 
+/** A person's authenticator app: the secret encrypted at rest, on once confirmed. */
+export interface UserTotpTable {
+  user_id: string
+  secret: string
+  created_at: Timestamp
+  enabled_at: NullableTimestamp
+  last_step: ColumnType<number | null, number | null | undefined, number | null>
+}
+
+/** Single-use recovery codes, as keyed hashes. */
+export interface TotpRecoveryCodesTable {
+  user_id: string
+  code_hash: string
+  used_at: NullableTimestamp
+}
+
 export interface Database {
   users: UsersTable
   conversations: ConversationsTable
@@ -104,4 +122,6 @@ export interface Database {
   conversation_events: ConversationEventsTable
   message_versions: MessageVersionsTable
   message_reactions: MessageReactionsTable
+  user_totp: UserTotpTable
+  totp_recovery_codes: TotpRecoveryCodesTable
 }

@@ -1,12 +1,12 @@
 import type { H3Event } from 'h3'
-import { deleteCookie, getCookie, setCookie, setResponseHeader } from 'h3'
+import { deleteCookie, getCookie, getRequestHeader, setCookie, setResponseHeader } from 'h3'
 import type { User } from '#shared/types/user'
 import { useBackends } from './backends'
 import { useConfig } from './config'
-import { fail } from './http'
+import { clientIp, fail } from './http'
 import { log } from './log'
 import { OUTAGE_RETRY_AFTER_SECONDS } from './outage'
-import { readSession, SESSION_ABSOLUTE_MS, SESSION_COOKIE, type Session } from './sessions'
+import { createSession, readSession, SESSION_ABSOLUTE_MS, SESSION_COOKIE, type Session } from './sessions'
 import { findUser } from './users'
 
 export interface SignedIn {
@@ -39,6 +39,17 @@ export async function lookupSession(token: string | undefined): Promise<SignedIn
   if (!session) return undefined
   const user = await findUser(database.db, session.userId)
   return user && { user, session }
+}
+
+/** Signs the person in on this browser: a session that remembers the device and address, and its cookie. */
+export async function startSession(event: H3Event, userId: string): Promise<Session> {
+  const { store } = await useBackends()
+  const { token, session } = await createSession(store, userId, Date.now(), {
+    userAgent: getRequestHeader(event, 'user-agent') ?? '',
+    address: clientIp(event)
+  })
+  setSessionCookie(event, token)
+  return session
 }
 
 export function setSessionCookie(event: H3Event, token: string) {

@@ -8,6 +8,7 @@ import { appendResponseHeader } from 'h3'
 const OWN_COOKIES: Record<string, RegExp> = {
   natter_session: /^[\w-]{43}$/,
   natter_csrf: /^[\w-]{32,64}$/,
+  natter_totp: /^[\w-]{43}$/,
   natter_theme: /^(?:light|dark)$/
 }
 // Browsers keep at most 4 KiB a cookie; other sites' cookies on a shared domain pass if decodable.

@@ -49,8 +49,9 @@ export async function findOrInviteUser(db: Kysely<Database>, email: string): Pro
   return { user: row, invited: row.verified_at === null }
 }
 
+/** A live account by id; an erased one is as gone as one that never was. */
 export async function findUser(db: Kysely<Database>, id: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst()
   return row && toUser(row)
 }
 

@@ -111,6 +111,16 @@ describe('every REST endpoint answers hostile input with a 4xx in the contract\'
     if (reply.status === 200) me = reply.json.user
   }), 60_000)
 
+  const secondFactorCode = fc.oneof(fc.stringMatching(/^\d{6}$/), fc.stringMatching(/^[a-z0-9]{5}-[a-z0-9]{5}$/),
+    fc.constantFrom(' 1 2 3 4 5 6 ', '１２３４５６', 'ABCDE-FGHJK', '12345', 'abcde--fghjk'), hostileString)
+  // a has no pending sign-in: a well-formed code finds none (401).
+  it('POST /api/auth/verify-totp', () => fuzzBody('POST', '/api/auth/verify-totp', { code: secondFactorCode }, [400, 401, 413, 429]), 60_000)
+  // Nothing to confirm and nothing to turn off for a: a well-formed code is a 404.
+  it('POST /api/me/totp/confirm', () => fuzzBody('POST', '/api/me/totp/confirm', { code: secondFactorCode }, [400, 404, 413]), 60_000)
+  it('DELETE /api/me/totp', () => fuzzBody('DELETE', '/api/me/totp', { code: secondFactorCode }, [400, 404, 413]), 60_000)
+  // Never a's own address: every answer is a refusal, and the last test finds a's profile unchanged.
+  it('DELETE /api/me', () => fuzzBody('DELETE', '/api/me', { email: fc.oneof(emailish, fc.constant(b.email)) }, [400, 413]), 60_000)
+
   // A well-formed address is added (inviting it when it has no account), until the add throttle says 429.
   it('POST /api/contacts', () => fuzzBody('POST', '/api/contacts', { email: fc.oneof(emailish, fc.constant(b.email), fc.constant(a.email)) }, [201, 400, 413, 429], undefined, (reply) => {
     if (reply.status === 201) added.add(reply.json.conversationId)
@@ -130,6 +140,13 @@ describe('every REST endpoint answers hostile input with a 4xx in the contract\'
     await fc.assert(fc.asyncProperty(pathId(), query(['before']), async (id, search) => {
       const path = `/api/messages/${id}?${search}`
       judge(await send(a.client, 'GET', path), [200, 400, 404], `GET ${path}`)
+    }), { numRuns: RUNS, seed, endOnFailure: true })
+  }, 60_000)
+
+  it('DELETE /api/me/sessions/{id} with hostile ids', async () => {
+    await fc.assert(fc.asyncProperty(fc.oneof(pathId(), fc.stringMatching(/^[\w-]{22}$/)), async (id) => {
+      const path = `/api/me/sessions/${id}`
+      judge(await send(a.client, 'DELETE', path), [400, 404], `DELETE ${path}`)
     }), { numRuns: RUNS, seed, endOnFailure: true })
   }, 60_000)
 

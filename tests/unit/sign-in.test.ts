@@ -191,7 +191,7 @@ describe(`sessions (${realServices ? 'redis' : 'in-process'} store)`, () => {
     const heard: string[] = []
     const stop = await store.subscribe(SESSION_REVOKED_CHANNEL, id => heard.push(id))
     const { token, session } = await createSession(store, 'user-4')
-    await endSession(store, session.id)
+    await endSession(store, session)
     expect(await readSession(store, token)).toBeUndefined()
     await vi.waitFor(() => expect(heard).toContain(session.id))
     await stop()

@@ -65,10 +65,11 @@ onEnvelope((envelope) => {
  * it was refused (404 not a member, 403 not allowed, 409 full) or did not come back in time.
  * Room changes and message changes have their own per-person limits (429 past them).
  */
-export async function runCommand(backends: Backends, conversationId: string, actorId: string, command: Command): Promise<void> {
-  const taken = isMessageCommand(command)
-    ? await takeFrom(backends.store, FRAME_LIMITS.change, actorId)
-    : await backends.store.takeTokens(`limit:room-changes:${actorId}`, ROOM_CHANGE_LIMIT.perSecond, ROOM_CHANGE_LIMIT.burst)
+export async function runCommand(backends: Backends, conversationId: string, actorId: string, command: Command, { throttled = true } = {}): Promise<void> {
+  // Unthrottled only for the server's own acts on a person's behalf (leaving every room of an erased account).
+  const taken = !throttled
+    ? { allowed: true, retryAfterMs: 0 }
+    : await takeCommandLimit(backends, actorId, command)
   if (!taken.allowed) throw fail(429, 'throttled', 'You are making changes very fast. Wait a moment.', { retryAfter: Math.max(1, Math.ceil(taken.retryAfterMs / 1000)) })
   const event: CommandEvent = { kind: 'command', id: randomUUID(), conversationId, actorId, command, sentAt: Date.now(), origin: instanceId }
   let timer: NodeJS.Timeout | undefined
@@ -85,6 +86,12 @@ export async function runCommand(backends: Backends, conversationId: string, act
     clearTimeout(timer)
     waiting.delete(event.id)
   }
+}
+
+function takeCommandLimit(backends: Backends, actorId: string, command: Command) {
+  return isMessageCommand(command)
+    ? takeFrom(backends.store, FRAME_LIMITS.change, actorId)
+    : backends.store.takeTokens(`limit:room-changes:${actorId}`, ROOM_CHANGE_LIMIT.perSecond, ROOM_CHANGE_LIMIT.burst)
 }
 
 /**
