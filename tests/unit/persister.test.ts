@@ -5,7 +5,8 @@ import { migrateToLatest } from '../../server/database/migrate'
 import { openDirectConversation, setDirectState } from '../../server/utils/conversations/direct'
 import type { DatabaseHandle } from '../../server/utils/database'
 import { ensureMessagePartitions, partitionName } from '../../server/utils/retention/partitions'
-import { persistBatch, type SendEvent, type SendOutcome } from '../../server/utils/messages/persister'
+import { persistBatch, storeRecords, type SendEvent, type SendOutcome } from '../../server/utils/messages/persister'
+import type { CommandEvent } from '../../server/utils/conversations/commands'
 import { realServices, testDatabase, uniqueName } from '../support/backends'
 
 describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
@@ -59,14 +60,35 @@ describe(`persister (${realServices ? 'postgres' : 'pglite'})`, () => {
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.created_at.getTime()).toBeGreaterThan(rows[i - 1]!.created_at.getTime())
   })
 
+  it('keeps each conversation\'s order around its changes, and does not hold other conversations\' messages behind them', async () => {
+    const [x, y] = await Promise.all([conversation(), conversation()])
+    const [first] = await persistBatch(database.db, events(x, 1))
+    const react = (conversationId: string, actorId: string, messageId: string): CommandEvent => ({ kind: 'command', id: randomUUID(), conversationId, actorId, command: { action: 'react', messageId, emoji: '👍', on: true }, sentAt: Date.now(), origin: 'test:1' })
+    const [x1, x2] = events(x, 2).map((event, i) => ({ ...event, body: `x${i + 1}` }))
+    const [y1, y2] = events(y, 2).map((event, i) => ({ ...event, body: `y${i + 1}` }))
+    // One partition's batch, interleaved: X's reaction sits between X's messages, in front of Y's.
+    const envelopes = await storeRecords(database.db, [x1!, react(x.id, x.a, messageOf(first).id), x2!, y1!, y2!])
+    const frames = envelopes.flatMap(envelope => envelope.frame ? [envelope.frame] : [])
+    const said = frames.map(frame => frame.type === 'chat.receive' ? frame.body : frame.type)
+    // X: its message before the reaction, the reaction, then the one after, seq in that order.
+    expect(said.filter(item => item !== y1!.body && item !== y2!.body)).toEqual([x1!.body, 'chat.update', x2!.body])
+    expect(frames.filter(frame => frame.type !== 'room.update' && 'conversationId' in frame && frame.conversationId === x.id).map(frame => 'seq' in frame ? frame.seq : 0)).toEqual([2, 3, 4])
+    // Y's messages went in the same statement as X's first, ahead of X's reaction.
+    expect(said.indexOf(y2!.body)).toBeLessThan(said.indexOf('chat.update'))
+  })
+
   it('stores each (sender, clientId) once across redelivery, overlapping persisters and in-batch repeats', async () => {
     const c = await conversation()
     const all = events(c, 60)
     const first = await persistBatch(database.db, all.slice(0, 20))
     // Two persisters after a rebalance, both handed overlapping records, plus a full redelivery.
+    // A consumer resumes from the last committed offset (here 20: the first batch's end), so
+    // every batch starts at or before the first record not stored yet; one that began past it
+    // (30) could store 30-59 before another stored 20-29, which no rebalance can hand out, and
+    // made this test fail whenever that one won the lock.
     const [left, right, again] = await Promise.all([
       persistBatch(database.db, all.slice(10, 45)),
-      persistBatch(database.db, all.slice(30, 60)),
+      persistBatch(database.db, all.slice(20, 60)),
       persistBatch(database.db, [...all, ...all.slice(0, 5)])
     ])
     const rows = await stored(c.id)
