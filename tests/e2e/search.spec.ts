@@ -193,8 +193,8 @@ test('on a phone in dark mode the search is a full-screen sheet; opening a resul
   await page.getByTestId('search-open').click()
   const panel = page.getByTestId('search-panel')
   await expect(panel).toBeVisible()
-  const box = (await panel.boundingBox())!
-  expect(box.width).toBeGreaterThanOrEqual(359)
+  // The full width once the dialog's opening transition (it grows from smaller) has ended.
+  await expect.poll(async () => (await panel.boundingBox())?.width ?? 0).toBeGreaterThanOrEqual(359)
   // A common word: a page of 20, then More results.
   await field(page).fill('history')
   await expect(results(page)).toHaveCount(20)
