@@ -33,6 +33,7 @@ describe(`database seam (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(typeof row.rows[0]!.n).toBe('number')
   })
 
+  // PGlite is one process's database: only PostgreSQL has two instances to migrate at once.
   it.runIf(realServices)('lets instances that start together migrate one at a time', async () => {
     // A fresh database, so the race is real: both migrators find every migration pending.
     const name = `natter_migrate_${Date.now()}`

@@ -171,6 +171,7 @@ describe(`store seam (${realServices ? 'redis' : 'in-process'})`, () => {
   })
 })
 
+// The in-process store's file is the embedded twin's only: with Redis there is no such file.
 describe.runIf(!realServices)('store seam: the in-process file', () => {
   it('keeps the event loop turning while it writes the file, and the file whole', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'natter-store-'))

@@ -53,6 +53,7 @@ describe('health and readiness', () => {
   })
 })
 
+// Only the real services can be stopped under a running server; the embedded ones live inside it.
 describe.runIf(realServices)('readiness with a backend down', () => {
   let server: TestServer
   beforeAll(async () => {

@@ -219,6 +219,7 @@ describe(`retention (${realServices ? 'postgres' : 'pglite'})`, () => {
     expect(first.partitionsDropped).toEqual([9, 8].map(daysAgo))
   })
 
+  // Advisory locks across sessions need PostgreSQL; PGlite has one connection in one process.
   describe.runIf(realServices)('across instances (PostgreSQL sessions)', () => {
     let other: DatabaseHandle
     beforeAll(() => {
