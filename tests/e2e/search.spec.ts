@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto'
 import type { Locator, Page } from '@playwright/test'
-import { WebSocket } from 'ws'
-import { addContact, history, messages, openChat, seedMessages, write } from './support/chat'
+import { addContact, history, messages, openChat, seedMessages, sendAcked, socketOf, write } from './support/chat'
 import { expect, test, type Person } from './support/fixtures'
 import { serverSeqs, timeline } from './support/rooms'
 
@@ -30,30 +28,9 @@ async function call(person: Person, method: 'POST' | 'PATCH', path: string, data
 
 /** Writes into a room over one socket, each message acknowledged before the next. */
 async function say(person: Person, conversationId: string, bodies: string[]) {
-  const cookies = await person.context.cookies(person.origin)
-  const socket = new WebSocket(`${person.origin.replace(/^http/, 'ws')}/ws`, { headers: { cookie: cookies.map(item => `${item.name}=${item.value}`).join('; '), origin: person.origin } })
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+  const socket = await socketOf(person)
   try {
-    for (const text of bodies) {
-      const clientId = randomUUID()
-      for (;;) {
-        const answer = new Promise<string>((resolve) => {
-          const onMessage = (data: Buffer) => {
-            const frame = JSON.parse(data.toString()) as { type: string, clientId?: string, ref?: string, code?: string }
-            if (frame.type === 'chat.ack' && frame.clientId === clientId) resolve('ack')
-            else if (frame.type === 'error' && frame.ref === clientId) resolve(frame.code ?? 'error')
-            else return
-            socket.off('message', onMessage)
-          }
-          socket.on('message', onMessage)
-        })
-        socket.send(JSON.stringify({ type: 'chat.send', conversationId, body: text, clientId }))
-        const result = await answer
-        if (result === 'ack') break
-        if (result !== 'rate_limited') throw new Error(`refused: ${result}`)
-        await new Promise(resolve => setTimeout(resolve, 250))
-      }
-    }
+    for (const text of bodies) await sendAcked(socket, { conversationId }, text)
   }
   finally {
     socket.close()

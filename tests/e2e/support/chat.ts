@@ -63,43 +63,51 @@ export async function expectStored(page: Page, body: string): Promise<void> {
   await expect(statusOf(page, body)).toHaveAttribute('data-status', /^(sent|read)$/)
 }
 
+/** A chat socket of this person's browser session, open. */
+export async function socketOf(person: Person): Promise<WebSocket> {
+  const cookies = await person.context.cookies(person.origin)
+  const cookie = cookies.map(item => `${item.name}=${item.value}`).join('; ')
+  const socket = new WebSocket(`${person.origin.replace(/^http/, 'ws')}/ws`, { headers: { cookie, origin: person.origin } })
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
+  return socket
+}
+
+/**
+ * Sends one chat.send and waits for its ack; sent again after a pause when the server says it
+ * is too fast (same clientId, stored once); any other refusal throws.
+ */
+export async function sendAcked(socket: WebSocket, target: { to: string } | { conversationId: string }, text: string): Promise<void> {
+  const clientId = randomUUID()
+  for (;;) {
+    const answer = new Promise<string>((resolve) => {
+      const onMessage = (data: Buffer) => {
+        const frame = JSON.parse(data.toString()) as { type: string, clientId?: string, ref?: string, code?: string }
+        if (frame.type === 'chat.ack' && frame.clientId === clientId) resolve('ack')
+        else if (frame.type === 'error' && frame.ref === clientId) resolve(frame.code ?? 'error')
+        else return
+        socket.off('message', onMessage)
+      }
+      socket.on('message', onMessage)
+    })
+    socket.send(JSON.stringify({ type: 'chat.send', ...target, body: text, clientId }))
+    const result = await answer
+    if (result === 'ack') return
+    if (result !== 'rate_limited') throw new Error(`refused: ${result}`)
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
 /**
  * Writes `count` messages between two people straight over their sockets (alternating, `a`
  * first), each acknowledged before the next, so a spec can start with a long history.
  */
 export async function seedMessages(a: Person, b: Person, count: number, body = (index: number) => `History ${String(index + 1).padStart(3, '0')}`): Promise<string[]> {
-  const sockets = await Promise.all([a, b].map(async (person) => {
-    const cookies = await person.context.cookies(person.origin)
-    const cookie = cookies.map(item => `${item.name}=${item.value}`).join('; ')
-    const socket = new WebSocket(`${person.origin.replace(/^http/, 'ws')}/ws`, { headers: { cookie, origin: person.origin } })
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
-    return socket
-  }))
+  const sockets = await Promise.all([a, b].map(socketOf))
   const bodies: string[] = []
   try {
     for (let index = 0; index < count; index += 1) {
-      const socket = sockets[index % 2]!
-      const to = (index % 2 ? a : b).id
       const text = body(index)
-      const clientId = randomUUID()
-      // Sent again after a pause when the server says it is too fast: same clientId, stored once.
-      for (;;) {
-        const answer = new Promise<string>((resolve) => {
-          const onMessage = (data: Buffer) => {
-            const frame = JSON.parse(data.toString()) as { type: string, clientId?: string, ref?: string, code?: string }
-            if (frame.type === 'chat.ack' && frame.clientId === clientId) resolve('ack')
-            else if (frame.type === 'error' && frame.ref === clientId) resolve(frame.code ?? 'error')
-            else return
-            socket.off('message', onMessage)
-          }
-          socket.on('message', onMessage)
-        })
-        socket.send(JSON.stringify({ type: 'chat.send', to, body: text, clientId }))
-        const result = await answer
-        if (result === 'ack') break
-        if (result !== 'rate_limited') throw new Error(`seeding refused: ${result}`)
-        await new Promise(resolve => setTimeout(resolve, 250))
-      }
+      await sendAcked(sockets[index % 2]!, { to: (index % 2 ? a : b).id }, text)
       bodies.push(text)
     }
   }
